@@ -1,0 +1,219 @@
+"""Frozen dataclass configs, dotted command-line overrides, and the one command-line boundary.
+
+A config is a tree of frozen dataclasses (hashable, so it can be a static jit argument; variants
+are `dataclasses.replace`). Overrides name a field by its dotted path and give a Python literal:
+
+    --model.activation=tanh --optim.learning_rate=0.1 --model.features='(256, 10)'
+
+Values are parsed with `ast.literal_eval` and checked against the field's type; unknown keys are
+rejected with the list of valid ones. Strings may be written without quotes, tuples of strings
+as `a,b,c`. `run` is the only place that reads `sys.argv`.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import inspect
+import json
+import re
+import sys
+import types
+import typing
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from dl_jax.errors import ConfigError, DLJaxError
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    features: tuple[int, ...] = (128, 64, 10)  # dense layer widths; the last is the class count
+    activation: str = "relu"  # hidden-layer activation, a name in activations.ACTIVATIONS
+    use_bias: bool = True  # the slides' network has no biases
+
+    def __post_init__(self):
+        _check(
+            len(self.features) > 0 and min(self.features) > 0,
+            "model.features",
+            self.features,
+            "a non-empty tuple of positive widths",
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"  # a name in optim.OPTIMIZERS: sgd, momentum, adagrad, rmsprop, adam
+    learning_rate: float = 1e-3  # step size (peak of a schedule); kept in the optimizer state
+    schedule: str = "constant"  # constant | cosine (decays to 0 at the last step)
+
+    def __post_init__(self):
+        _check(self.learning_rate > 0, "optim.learning_rate", self.learning_rate, "a number > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class DataConfig:
+    name: str = "mnist"  # mnist | fashion_mnist
+    source: str = "auto"  # auto | idx | tfds | sample; data.load documents the order
+    dir: str | None = None  # folder of IDX gz files (train-images-idx3-ubyte.gz, ...)
+    tfds_dir: str | None = None  # TFDS data_dir; None means TFDS's default (~/tensorflow_datasets)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10  # passes over the training set
+    batch_size: int = 128  # global batch, split over the devices of the mesh
+    loss: str = "softmax_cross_entropy"  # a name in losses.LOSSES
+    seed: int = 0  # root of every random key: init, and the shuffle of each epoch
+    chunk_steps: int = 100  # train steps per compiled scan call; progress updates in between
+    eval_batch_size: int = 1000  # test-set evaluation batch
+    num_devices: int = 0  # devices on the "data" mesh axis; 0 means all local devices
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "chunk_steps", "eval_batch_size"):
+            _check(getattr(self, name) > 0, f"train.{name}", getattr(self, name), "an int > 0")
+        _check(self.num_devices >= 0, "train.num_devices", self.num_devices, "0 (all) or more")
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise ConfigError(f"--{key}={value!r} is invalid: expected {expected}")
+
+
+# --------------------------------------------------------------------------- overrides
+
+
+def field_paths(cfg) -> dict[str, type]:
+    """Every overridable dotted path of a config tree, mapped to its declared type."""
+    paths = {}
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            paths.update({f"{f.name}.{k}": t for k, t in field_paths(value).items()})
+        else:
+            paths[f.name] = hints[f.name]
+    return paths
+
+
+def override(cfg, path: str, value: Any):
+    """A copy of `cfg` with the field at dotted `path` replaced (sub-configs are rebuilt)."""
+    head, _, rest = path.partition(".")
+    if rest:
+        return dataclasses.replace(cfg, **{head: override(getattr(cfg, head), rest, value)})
+    return dataclasses.replace(cfg, **{head: value})
+
+
+def parse_value(path: str, text: str, kind: type) -> Any:
+    """Parse `text` for a field of type `kind`, or raise a ConfigError naming what was expected."""
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        value = text  # unquoted strings: --model.activation=tanh
+    try:
+        return _coerce(value, kind)
+    except (TypeError, ValueError):
+        raise ConfigError(f"--{path}={text}: expected {_type_name(kind)}, got {value!r}") from None
+
+
+def _coerce(value: Any, kind: Any) -> Any:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        if value is None or value == "None":
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(value, inner)
+    if origin is tuple:
+        if isinstance(value, str):
+            value = tuple(v.strip() for v in value.split(",") if v.strip())
+        if not isinstance(value, list | tuple):
+            value = (value,)
+        return tuple(_coerce(v, args[0]) for v in value)
+    if kind is bool:
+        if isinstance(value, str) and value.lower() in ("true", "false"):
+            return value.lower() == "true"
+        if isinstance(value, bool):
+            return value
+        raise TypeError
+    if kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError
+    if kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError
+    if kind is str:
+        return str(value)
+    raise TypeError(f"unsupported field type {kind}")
+
+
+def _type_name(kind: Any) -> str:
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is tuple:
+        return f"a tuple of {_type_name(args[0])}"
+    return "None" if kind is type(None) else kind.__name__
+
+
+def parse_overrides(cfg, argv: Sequence[str]):
+    """Apply `--dotted.key=value` arguments to `cfg`; unknown or malformed ones are errors."""
+    paths = field_paths(cfg)
+    for arg in argv:
+        match = re.fullmatch(r"--([\w.]+)=(.*)", arg, flags=re.DOTALL)
+        if not match:
+            raise ConfigError(f"malformed argument {arg!r}: expected --key=value (see --help)")
+        path, text = match.groups()
+        if path not in paths:
+            raise ConfigError(f"unknown key --{path}; valid keys: {', '.join(paths)}")
+        cfg = override(cfg, path, parse_value(path, text, paths[path]))
+    return cfg
+
+
+def to_dict(cfg) -> dict:
+    """The config as plain JSON-ready data."""
+    return dataclasses.asdict(cfg)
+
+
+def write_json(cfg, path: Path) -> None:
+    """Write the fully resolved config, as every run does into its work directory."""
+    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+
+
+def describe(cfg, prefix: str = "") -> list[str]:
+    """One help line per field: `--path=default  # comment from the dataclass source`."""
+    comments = dict(re.findall(r"^\s+(\w+):[^#\n]*#\s*(.*)$", inspect.getsource(type(cfg)), re.M))
+    lines = []
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if dataclasses.is_dataclass(value):
+            lines += describe(value, f"{prefix}{f.name}.")
+        else:
+            note = comments.get(f.name, "")
+            lines.append(f"  --{prefix}{f.name}={value!r}" + (f"  # {note}" if note else ""))
+    return lines
+
+
+# --------------------------------------------------------------------------- the CLI boundary
+
+
+def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] | None = None):
+    """Parse overrides for `default_cfg`, call `main(cfg)`, and turn user errors into one line.
+
+    A `DLJaxError` (bad name, override, data, divergence) prints `error: <message>` on stderr
+    and exits with status 2; Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(doc.strip() + "\n\noptions (with defaults):\n" + "\n".join(describe(default_cfg)))
+        return None
+    try:
+        return main(parse_overrides(default_cfg, argv))
+    except DLJaxError as e:
+        print(f"error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise SystemExit(130) from None
