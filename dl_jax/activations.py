@@ -1,0 +1,43 @@
+"""Activation functions by name: the ones the slides use, taken from jax.nn where it has them."""
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from dl_jax.errors import unknown_name
+
+
+def linear(x: jax.Array) -> jax.Array:
+    """The identity, f(z) = z."""
+    return x
+
+
+def step(x: jax.Array) -> jax.Array:
+    """Heaviside step for the perceptron: 1 where z >= 0, else 0."""
+    return jnp.where(x >= 0, 1.0, 0.0).astype(x.dtype)
+
+
+def sign(x: jax.Array) -> jax.Array:
+    """Sign for the perceptron: +1 where z >= 0, else -1 (0 counts as positive, as in the rule)."""
+    return jnp.where(x >= 0, 1.0, -1.0).astype(x.dtype)
+
+
+ACTIVATIONS: dict[str, Callable[[jax.Array], jax.Array]] = {
+    "sigmoid": jax.nn.sigmoid,
+    "tanh": jnp.tanh,
+    "relu": jax.nn.relu,
+    "leaky_relu": jax.nn.leaky_relu,  # slope 0.01 for z < 0
+    "softplus": jax.nn.softplus,
+    "linear": linear,
+    "softmax": jax.nn.softmax,  # over the last axis; an output layer, not a hidden one
+    "step": step,
+    "sign": sign,
+}
+
+
+def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
+    """The activation called `name`; an unknown name raises an error listing the valid ones."""
+    if name not in ACTIVATIONS:
+        raise unknown_name("activation", name, ACTIVATIONS)
+    return ACTIVATIONS[name]
