@@ -1,0 +1,212 @@
+"""Training on the device: a TrainState, a pure train step, and epochs as chunked `lax.scan`.
+
+The whole dataset sits on the device as uint8 and is scaled inside the step. The order of an
+epoch is a permutation that is a pure function of (seed, epoch), so (state, epoch) is all a run
+needs to continue. An epoch runs as a few compiled scan calls ("chunks"); between them the host
+advances the progress bar and checks that the loss is finite.
+
+Shape key: B batch, S steps in a chunk, N examples in a split, K classes.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+from flax.training import train_state
+from jax.sharding import Mesh, NamedSharding
+
+from dl_jax import parallel
+from dl_jax.config import TrainConfig
+from dl_jax.data import Splits
+from dl_jax.errors import ConfigError, DivergedError
+from dl_jax.losses import accuracy
+from dl_jax.metrics import progress
+
+Batch = dict[str, jax.Array]  # {"image": uint8 [B, 28, 28, 1], "label": int32 [B]}
+
+
+class TrainState(train_state.TrainState):
+    """flax's TrainState (step, params, optimizer and its state) plus the per-example loss."""
+
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = struct.field(pytree_node=False)
+
+
+def root_keys(seed: int) -> tuple[jax.Array, jax.Array]:
+    """The two streams of a run, split from its one root key: (init, shuffle)."""
+    init_key, shuffle_key = jax.random.split(jax.random.key(seed))
+    return init_key, shuffle_key
+
+
+def create_train_state(
+    model: nn.Module,
+    tx: optax.GradientTransformation,
+    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    rng: jax.Array,
+    example_input: jax.Array,
+) -> TrainState:
+    """Initialize `model` on `example_input` (a batch of the real input shape) and its optimizer."""
+    params = model.init(rng, example_input)["params"]
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx, loss_fn=loss_fn)
+
+
+def scale_images(image_u8: jax.Array) -> jax.Array:
+    """uint8 pixels to float32 in [0, 1]."""
+    return image_u8.astype(jnp.float32) / 255.0
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One gradient step on the mean loss of `batch`."""
+
+    def mean_loss(params):
+        logits_BK = state.apply_fn({"params": params}, scale_images(batch["image"]), train=True)
+        return state.loss_fn(logits_BK, batch["label"]).mean()
+
+    loss, grads = jax.value_and_grad(mean_loss)(state.params)
+    return state.apply_gradients(grads=grads), {"train/loss": loss}
+
+
+@functools.partial(jax.jit, donate_argnums=0, static_argnames="sharding")
+def train_chunk(
+    state: TrainState, data: Batch, idx_SB: jax.Array, sharding: NamedSharding
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """`train_step` over the batches `data[idx_SB[s]]`, as one `lax.scan`; metrics stacked [S]."""
+
+    def body(state, idx_B):
+        batch = jax.tree.map(lambda x: x[idx_B], data)
+        return train_step(state, jax.lax.with_sharding_constraint(batch, sharding))
+
+    return jax.lax.scan(body, state, idx_SB)
+
+
+@functools.partial(jax.jit, static_argnames=("num_examples", "batch_size"))
+def epoch_indices(shuffle_key: jax.Array, epoch: int, num_examples: int, batch_size: int):
+    """[steps, B] example indices of `epoch`: a fresh permutation, the remainder dropped."""
+    perm = jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), num_examples)
+    steps = steps_per_epoch(num_examples, batch_size)
+    return perm[: steps * batch_size].reshape(steps, batch_size)
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "sharding"))
+def evaluate(
+    state: TrainState, data: Batch, batch_size: int, sharding: NamedSharding
+) -> dict[str, jax.Array]:
+    """Mean loss and accuracy over all of `data`, in batches (the last one padded and masked)."""
+    n = data["label"].shape[0]
+    pad = -n % batch_size
+    mask = jnp.arange(n + pad) < n
+
+    def batched(x):
+        x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
+        return x.reshape(-1, batch_size, *x.shape[1:])
+
+    def sums(args):
+        batch, mask_B = jax.lax.with_sharding_constraint(args, sharding)
+        logits_BK = state.apply_fn({"params": state.params}, scale_images(batch["image"]))
+        loss_B = state.loss_fn(logits_BK, batch["label"])
+        return (
+            jnp.where(mask_B, loss_B, 0).sum(),
+            jnp.where(mask_B, accuracy(logits_BK, batch["label"]), 0).sum(),
+        )
+
+    loss_sums, correct = jax.lax.map(sums, (jax.tree.map(batched, data), batched(mask)))
+    return {"test/loss": loss_sums.sum() / n, "test/accuracy": correct.sum() / n}
+
+
+def steps_per_epoch(num_examples: int, batch_size: int) -> int:
+    """Full batches in one pass over `num_examples` (the remainder is dropped)."""
+    if batch_size > num_examples:
+        raise ConfigError(
+            f"--train.batch_size={batch_size} is larger than the {num_examples} training examples"
+        )
+    return num_examples // batch_size
+
+
+def chunk_sizes(steps: int, chunk_steps: int) -> list[int]:
+    """Split an epoch of `steps` into chunks of `chunk_steps` and one shorter remainder."""
+    full, rest = divmod(steps, chunk_steps)
+    return [chunk_steps] * full + ([rest] if rest else [])
+
+
+def fit(
+    state: TrainState, splits: Splits, cfg: TrainConfig, mesh: Mesh
+) -> Iterator[tuple[TrainState, dict[str, Any]]]:
+    """Check the set-up and compile at once; return an iterator that trains one epoch per step.
+
+    Each epoch yields `(state, metrics)`: epoch, train/loss (mean over the epoch's steps),
+    test/loss and test/accuracy on the whole test split, and the wall time of training and of
+    evaluation, compilation excluded. A chunk with a non-finite loss raises DivergedError,
+    naming the steps.
+    """
+    parallel.check_divisible(cfg.batch_size, mesh)
+    parallel.check_divisible(cfg.eval_batch_size, mesh, "train.eval_batch_size")
+    num_examples = len(splits.train["label"])
+    steps = steps_per_epoch(num_examples, cfg.batch_size)
+    replicated = parallel.replicated(mesh)
+    batch_sharding = parallel.batch_sharding(mesh)
+    train, test, state = jax.device_put((splits.train, splits.test, state), replicated)
+    _, shuffle_key = root_keys(cfg.seed)
+
+    def indices(epoch):
+        return jax.device_put(
+            epoch_indices(shuffle_key, epoch, num_examples, cfg.batch_size), replicated
+        )
+
+    # Compile ahead of time, so that the epoch times below are pure run time.
+    example_idx = indices(0)
+    chunks = {
+        size: train_chunk.lower(state, train, example_idx[:size], batch_sharding).compile()
+        for size in set(chunk_sizes(steps, cfg.chunk_steps))
+    }
+    eval_fn = evaluate.lower(state, test, cfg.eval_batch_size, batch_sharding).compile()
+
+    def epochs():
+        nonlocal state
+        for epoch in range(cfg.epochs):
+            idx_SB = indices(epoch)
+            losses = []
+            bar = progress(steps, f"Epoch {epoch + 1}/{cfg.epochs}")
+            start_time = time.perf_counter()
+            for size in chunk_sizes(steps, cfg.chunk_steps):
+                first = len(losses)
+                state, metrics = chunks[size](state, train, idx_SB[first : first + size])
+                losses.extend(jax.device_get(metrics["train/loss"]))
+                _check_finite(losses, first, epoch, steps)
+                bar.update(size)
+            train_seconds = time.perf_counter() - start_time
+            bar.close()
+
+            start_time = time.perf_counter()
+            test_metrics = jax.device_get(eval_fn(state, test))
+            yield (
+                state,
+                {
+                    "epoch": epoch + 1,
+                    "train/loss": float(np.mean(losses)),
+                    **{k: float(v) for k, v in test_metrics.items()},
+                    "train/seconds": train_seconds,
+                    "test/seconds": time.perf_counter() - start_time,
+                },
+            )
+
+    return epochs()
+
+
+def _check_finite(losses: list, first: int, epoch: int, steps: int) -> None:
+    bad = [i for i in range(first, len(losses)) if not np.isfinite(losses[i])]
+    if bad:
+        offset = epoch * steps + 1  # global step numbers, counted from 1
+        raise DivergedError(
+            f"non-finite training loss in epoch {epoch + 1}, steps {offset + first}-"
+            f"{offset + len(losses) - 1} (first at step {offset + bad[0]}); "
+            "try a lower --optim.learning_rate"
+        )
