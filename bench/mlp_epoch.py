@@ -1,0 +1,154 @@
+"""Epoch time of the MNIST MLP (784-128-64-10, ReLU, Adam 1e-3, batch 128): dl_jax against PyTorch.
+
+    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency
+    python bench/mlp_epoch.py --data_dir=../shared/data/mnist
+
+Both sides train the same model on the full 60k training set with the images kept as uint8 in
+memory, scaled per batch, and a fresh permutation each epoch; PyTorch runs eagerly, as its users
+write it. The two alternate, round by round, so drift in machine load touches both alike. It also
+measures the machine's fp32 matmul peak (jitted 2048x2048 `a @ a`) and reports useful FLOP/s:
+6 FLOP per weight per example for forward and backward, about 0.66 MFLOP per example.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from dl_jax import config
+
+FEATURES = (128, 64, 10)
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data_dir: str = "../shared/data/mnist"  # folder of the MNIST IDX gz files
+    epochs: int = 3  # timed epochs per framework per round
+    rounds: int = 2  # alternating rounds of (dl_jax, PyTorch)
+    out: str | None = None  # also write the results here as JSON
+
+
+def flop_per_example() -> int:
+    """6 FLOP per weight (2 forward, 4 backward), the usual estimate; biases are not counted."""
+    widths = (784, *FEATURES)  # weights: 784*128 + 128*64 + 64*10 = 109,184
+    return 6 * sum(a * b for a, b in zip(widths[:-1], widths[1:], strict=True))
+
+
+def matmul_peak(n: int = 2048, repeats: int = 20) -> float:
+    """Best fp32 FLOP/s of a jitted n x n matmul."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    matmul = jax.jit(lambda a: a @ a)
+    matmul(a).block_until_ready()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul(a).block_until_ready()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best
+
+
+def jax_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
+    """dl_jax's own training loop: per-epoch train seconds and final test accuracy."""
+    from dl_jax import losses, optim, parallel, train
+    from dl_jax.config import TrainConfig
+    from dl_jax.models import MLP
+
+    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
+    state = train.create_train_state(
+        MLP(FEATURES, "relu"),
+        optim.make_optimizer("adam", 1e-3),
+        losses.softmax_cross_entropy,
+        train.root_keys(seed)[0],
+        train.scale_images(splits.train["image"][:1]),
+    )
+    records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]
+    return [r["train/seconds"] for r in records], records[-1]["test/accuracy"]
+
+
+def torch_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
+    """The same training in eager PyTorch: per-epoch seconds and final test accuracy."""
+    import torch
+
+    torch.manual_seed(seed)
+    images = torch.from_numpy(splits.train["image"].reshape(-1, 784))
+    labels = torch.from_numpy(splits.train["label"]).long()
+    model = torch.nn.Sequential(
+        torch.nn.Linear(784, 128),
+        torch.nn.ReLU(),
+        torch.nn.Linear(128, 64),
+        torch.nn.ReLU(),
+        torch.nn.Linear(64, 10),
+    )
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    steps = len(labels) // 128
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        perm = torch.randperm(len(labels))
+        for s in range(steps):
+            idx = perm[s * 128 : (s + 1) * 128]
+            x = images[idx].float() / 255.0
+            loss = loss_fn(model(x), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        seconds.append(time.perf_counter() - start)
+    with torch.no_grad():
+        test_x = torch.from_numpy(splits.test["image"].reshape(-1, 784)).float() / 255.0
+        predictions = model(test_x).argmax(-1).numpy()
+    return seconds, float((predictions == splits.test["label"]).mean())
+
+
+def main(cfg: Config) -> dict:
+    import jax
+    import numpy as np
+    import torch
+
+    from dl_jax import data
+
+    splits = data.load(idx_dir=cfg.data_dir)
+    peak = matmul_peak()
+    times = {"dl_jax": [], "pytorch": []}
+    accuracy = {}
+    for r in range(cfg.rounds):
+        for name, run in (("dl_jax", jax_epochs), ("pytorch", torch_epochs)):
+            seconds, accuracy[name] = run(splits, cfg.epochs, seed=r)
+            times[name] += seconds
+            print(f"round {r + 1}: {name:8s} epochs {', '.join(f'{s:.3f}' for s in seconds)} s")
+
+    examples = (len(splits.train["label"]) // 128) * 128
+    results = {
+        "machine": f"{jax.devices()[0].device_kind}, {torch.get_num_threads()} torch threads",
+        "versions": {"jax": jax.__version__, "torch": torch.__version__},
+        "matmul_peak_gflops": peak / 1e9,
+    }
+    print(f"\nfp32 matmul peak (jitted 2048^2 a @ a): {peak / 1e9:.1f} GFLOP/s")
+    print(f"{'':10s}{'median s/epoch':>16s}{'examples/s':>12s}{'GFLOP/s':>10s}{'of peak':>9s}")
+    for name, seconds in times.items():
+        median = float(np.median(seconds))
+        flops = examples * flop_per_example() / median
+        results[name] = {
+            "median_epoch_s": median,
+            "epoch_s": seconds,
+            "useful_gflops": flops / 1e9,
+            "fraction_of_peak": flops / peak,
+            "final_test_accuracy": accuracy[name],
+        }
+        print(
+            f"{name:10s}{median:16.3f}{examples / median:12.0f}{flops / 1e9:10.1f}"
+            f"{flops / peak:9.0%}"
+        )
+    speedup = results["pytorch"]["median_epoch_s"] / results["dl_jax"]["median_epoch_s"]
+    results["speedup"] = speedup
+    print(f"dl_jax is {speedup:.2f}x faster than PyTorch eager per epoch")
+    if cfg.out:
+        Path(cfg.out).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    config.run(main, Config(), __doc__)
