@@ -142,7 +142,8 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     array = np.ascontiguousarray(array, dtype=np.uint8)
     magic = _IMAGES_MAGIC if array.ndim == 3 else _LABELS_MAGIC
     header = magic.to_bytes(4, "big") + np.asarray(array.shape, ">u4").tobytes()
-    with open(path, "wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as f:
+    # No name and no time in the gzip header: the bytes depend on the contents alone.
+    with open(path, "wb") as raw, gzip.GzipFile("", "wb", fileobj=raw, mtime=0) as f:
         f.write(header + array.tobytes())
 
 

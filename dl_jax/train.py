@@ -103,9 +103,8 @@ def evaluate(
     """Mean loss and accuracy over all of `data`, in batches (the last one padded and masked)."""
     n = data["label"].shape[0]
     pad = -n % batch_size
-    mask = jnp.arange(n + pad) < n
 
-    def batched(x):
+    def batched(x):  # [N, ...] -> [N / batch_size, batch_size, ...], zero-padded
         x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
         return x.reshape(-1, batch_size, *x.shape[1:])
 
@@ -118,7 +117,8 @@ def evaluate(
             jnp.where(mask_B, accuracy(logits_BK, batch["label"]), 0).sum(),
         )
 
-    loss_sums, correct = jax.lax.map(sums, (jax.tree.map(batched, data), batched(mask)))
+    mask = batched(jnp.ones(n, bool))
+    loss_sums, correct = jax.lax.map(sums, (jax.tree.map(batched, data), mask))
     return {"test/loss": loss_sums.sum() / n, "test/accuracy": correct.sum() / n}
 
 

@@ -1,0 +1,86 @@
+"""The experiment's command line, run as a user runs it: one clear line and exit 2 on bad input."""
+
+import gzip
+import json
+import subprocess
+import sys
+
+import pytest
+from conftest import ROOT
+
+SCRIPT = ROOT / "experiments" / "mnist_mlp.py"
+
+
+def run(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def assert_one_line_error(result, message):
+    assert result.returncode == 2, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    assert message in lines[0]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--model.activaton=tanh"], "unknown key --model.activaton; valid keys:"),
+        (["--train.epochs=ten"], "--train.epochs=ten: expected int"),
+        (["epochs=3"], "malformed argument 'epochs=3'"),
+        (["--model.activation=swish"], "unknown activation 'swish'; valid: leaky_relu, linear,"),
+        (["--optim.name=adamw", "--data.source=sample"], "unknown optimizer 'adamw'; valid:"),
+        (["--train.loss=mse"], "unknown loss 'mse'; valid:"),
+        (["--data.source=web"], "unknown data source 'web'; valid: auto, idx, sample, tfds"),
+        (["--data.dir=/nonexistent"], "IDX folder /nonexistent does not exist"),
+        (["--data.source=sample", "--train.num_devices=64"], "but only 8 device(s) are available"),
+    ],
+)
+def test_bad_input(args, message, tmp_path):
+    result = run(*args, f"--workdir={tmp_path / 'run'}")
+    assert_one_line_error(result, message)
+    assert not (tmp_path / "run").exists()  # nothing half-written
+
+
+def test_corrupt_idx_file(tmp_path, sample):
+    from dl_jax import data
+
+    for split in ("train", "test"):
+        images, labels = data.IDX_FILES[split]
+        data.write_idx(tmp_path / images, getattr(sample, split)["image"][:50, ..., 0])
+        data.write_idx(tmp_path / labels, getattr(sample, split)["label"][:50])
+    raw = gzip.decompress((tmp_path / "train-images-idx3-ubyte.gz").read_bytes())
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(raw[:-100]))
+    result = run(f"--data.dir={tmp_path}")
+    assert_one_line_error(result, "truncated or corrupt IDX file")
+    assert "train-images-idx3-ubyte.gz" in result.stderr
+
+
+def test_batch_must_divide_the_devices():
+    # The subprocess inherits conftest's 8 simulated devices.
+    result = run("--data.source=sample", "--train.batch_size=100")
+    assert_one_line_error(result, "--train.batch_size=100 does not divide over 8 devices")
+
+
+def test_help_is_fast_and_lists_options():
+    result = run("--help")
+    assert result.returncode == 0
+    assert "--optim.schedule='cosine'" in result.stdout
+    assert "--data.source='auto'" in result.stdout
+
+
+def test_a_run_writes_config_and_metrics(tmp_path):
+    result = run("--data.source=sample", "--train.epochs=2", f"--workdir={tmp_path}")
+    assert result.returncode == 0, result.stderr
+    assert "Epoch 2/2 - " in result.stdout and "test_accuracy: 0." in result.stdout
+    cfg = json.loads((tmp_path / "config.json").read_text())
+    assert cfg["train"]["epochs"] == 2 and cfg["data"]["source"] == "sample"
+    records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert set(records[0]) == {
+        "epoch", "train/loss", "test/loss", "test/accuracy", "train/seconds", "test/seconds"
+    }  # fmt: skip
+    assert records[1]["test/accuracy"] > 0.8  # 2 epochs on 5,000 real images

@@ -1,0 +1,85 @@
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dl_jax import losses
+from dl_jax.errors import ConfigError
+from dl_jax.models import MLP
+
+
+def count(params) -> int:
+    return sum(x.size for x in jax.tree.leaves(params))
+
+
+def test_slides_linear_classifier():
+    # c = f W + b with f = [1, 2]; c1 = 1*3 + 2*4 + 0.5 = 11.5 and c2 = 1*7 + 2*1 + 0.3 = 9.3.
+    kernel = jnp.array([[3.0, 7.0], [4.0, 1.0]])  # [in, out]: column j holds class j's weights
+    c = nn.Dense(2).apply({"params": {"kernel": kernel, "bias": jnp.array([0.5, 0.3])}},
+                          jnp.array([[1.0, 2.0]]))  # fmt: skip
+    np.testing.assert_allclose(c, [[11.5, 9.3]], rtol=1e-6)
+
+
+def test_slides_network_parameter_count():
+    params = MLP((128, 64, 10), "tanh", use_bias=False).init(
+        jax.random.key(0), jnp.zeros((1, 28, 28, 1))
+    )["params"]
+    assert count(params) == 784 * 128 + 128 * 64 + 64 * 10 == 109_184
+    with_bias = MLP((128, 64, 10)).init(jax.random.key(0), jnp.zeros((1, 784)))["params"]
+    assert count(with_bias) == 109_184 + 128 + 64 + 10 == 109_386
+
+
+def test_mlp_flattens_and_gives_logits():
+    x = jax.random.uniform(jax.random.key(1), (3, 28, 28, 1))
+    model = MLP((16, 10), "relu")
+    params = model.init(jax.random.key(0), x)
+    logits = model.apply(params, x)
+    assert logits.shape == (3, 10)
+    np.testing.assert_allclose(logits, model.apply(params, x.reshape(3, -1)), rtol=1e-6)
+
+
+def test_unknown_activation_fails_at_construction():
+    with pytest.raises(ConfigError, match="unknown activation 'gelu'"):
+        MLP((10,), "gelu")
+
+
+def test_grad_equals_the_slides_backprop_chain():
+    # A tiny 3-4-2 net with sigmoid hidden and output units and the cost C = sum (a - y)^2.
+    # The slides' chain rule, layer by layer: delta = f'(z) * dC/da, dC/dW = a_prev (x) delta,
+    # dC/db = delta, and dC/da_prev = W delta.
+    model = MLP((4, 2), "sigmoid")
+    x = jnp.array([[0.5, -0.2, 0.9]])
+    y = jnp.array([[0.01, 0.99]])
+    params = model.init(jax.random.key(3), x)["params"]
+
+    def cost(params):
+        return jnp.sum((jax.nn.sigmoid(model.apply({"params": params}, x)) - y) ** 2)
+
+    grads = jax.grad(cost)(params)
+
+    p = jax.tree.map(np.asarray, params)
+    s = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
+    a0 = np.asarray(x[0])
+    z1 = a0 @ p["Dense_0"]["kernel"] + p["Dense_0"]["bias"]
+    a1 = s(z1)
+    z2 = a1 @ p["Dense_1"]["kernel"] + p["Dense_1"]["bias"]
+    a2 = s(z2)
+    delta2 = s(z2) * (1 - s(z2)) * 2 * (a2 - np.asarray(y[0]))
+    delta1 = (p["Dense_1"]["kernel"] @ delta2) * s(z1) * (1 - s(z1))
+    expected = {
+        "Dense_0": {"kernel": np.outer(a0, delta1), "bias": delta1},
+        "Dense_1": {"kernel": np.outer(a1, delta2), "bias": delta2},
+    }
+    jax.tree.map(lambda g, e: np.testing.assert_allclose(g, e, rtol=1e-5), grads, expected)
+
+
+def test_softmax_output_gradient_uses_the_full_jacobian():
+    # With a3 = softmax(z3) the output layer's f'(z) is the Jacobian diag(s) - s s^T, not its
+    # diagonal: dC/dz3 = J^T 2 (a3 - y).
+    z = jnp.array([[0.3, -1.2, 2.0]])
+    label = jnp.array([2])
+    grad = jax.grad(lambda z: losses.softmax_squared_error(z, label).sum())(z)[0]
+    s = np.asarray(jax.nn.softmax(z[0]))
+    jacobian = np.diag(s) - np.outer(s, s)
+    np.testing.assert_allclose(grad, jacobian.T @ (2 * (s - np.eye(3)[2])), rtol=1e-5, atol=1e-7)

@@ -1,0 +1,136 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dl_jax import losses, optim, parallel, train
+from dl_jax.config import TrainConfig
+from dl_jax.errors import ConfigError, DivergedError
+from dl_jax.models import MLP
+
+
+def make_state(loss_fn=losses.softmax_cross_entropy, name="adam", learning_rate=1e-3, seed=0):
+    return train.create_train_state(
+        MLP((32, 10), "relu"), optim.make_optimizer(name, learning_rate), loss_fn,
+        train.root_keys(seed)[0], jnp.zeros((1, 28, 28, 1)),
+    )  # fmt: skip
+
+
+def batch_of(split, n=64):
+    return {k: jnp.asarray(v[:n]) for k, v in split.items()}
+
+
+def mean_loss(state, batch):
+    logits = state.apply_fn({"params": state.params}, train.scale_images(batch["image"]))
+    return float(state.loss_fn(logits, batch["label"]).mean())
+
+
+def test_one_step_lowers_the_loss(small):
+    state = make_state(name="sgd", learning_rate=0.1)
+    batch = batch_of(small.train)
+    before = mean_loss(state, batch)
+    state, metrics = train.train_step(state, batch)
+    assert float(metrics["train/loss"]) == pytest.approx(before, rel=1e-5)  # loss before the step
+    assert mean_loss(state, batch) < before - 0.1
+    assert int(state.step) == 1
+
+
+def test_epoch_indices_are_a_pure_function_of_seed_and_epoch():
+    key = train.root_keys(0)[1]
+    idx = train.epoch_indices(key, 3, 100, 32)
+    assert idx.shape == (3, 32)  # 100 // 32 steps; 4 examples dropped
+    assert len(np.unique(idx)) == 96
+    np.testing.assert_array_equal(idx, train.epoch_indices(key, 3, 100, 32))
+    assert not np.array_equal(idx, train.epoch_indices(key, 4, 100, 32))
+    assert not np.array_equal(idx, train.epoch_indices(train.root_keys(1)[1], 3, 100, 32))
+
+
+def test_chunk_sizes():
+    assert train.chunk_sizes(468, 100) == [100, 100, 100, 100, 68]
+    assert train.chunk_sizes(200, 100) == [100, 100]
+    assert train.chunk_sizes(7, 100) == [7]
+
+
+def test_scan_equals_an_unrolled_loop(small):
+    mesh = parallel.make_mesh(1)
+    data = jax.device_put(small.train)
+    idx = train.epoch_indices(train.root_keys(0)[1], 0, 1024, 64)[:5]
+    scanned, metrics = train.train_chunk(make_state(), data, idx, parallel.batch_sharding(mesh))
+    looped, looped_losses = make_state(), []
+    for idx_B in idx:
+        looped, m = train.train_step(looped, jax.tree.map(lambda x, i=idx_B: x[i], data))
+        looped_losses.append(m["train/loss"])
+    np.testing.assert_allclose(metrics["train/loss"], looped_losses, rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                 scanned.params, looped.params)  # fmt: skip
+
+
+def test_evaluate_pads_and_masks_the_last_batch(small):
+    state = make_state()
+    mesh = parallel.make_mesh(1)
+    test = jax.device_put(small.test)  # 200 examples in batches of 64: the last one is padded
+    metrics = train.evaluate(state, test, 64, parallel.batch_sharding(mesh))
+    logits = state.apply_fn({"params": state.params}, train.scale_images(test["image"]))
+    expected_loss = losses.softmax_cross_entropy(logits, test["label"]).mean()
+    expected_accuracy = (logits.argmax(-1) == test["label"]).mean()
+    assert float(metrics["test/loss"]) == pytest.approx(float(expected_loss), rel=1e-5)
+    assert float(metrics["test/accuracy"]) == pytest.approx(float(expected_accuracy))
+
+
+def fit_once(splits, num_devices, **cfg):
+    cfg = TrainConfig(**{"epochs": 1, "batch_size": 64, "eval_batch_size": 40, **cfg})
+    return list(train.fit(make_state(), splits, cfg, parallel.make_mesh(num_devices)))
+
+
+def test_eight_devices_give_the_one_device_result(small):
+    assert len(jax.devices()) == 8  # conftest's simulated devices
+    (one_state, one), = fit_once(small, 1, chunk_steps=7)  # fmt: skip
+    (eight_state, eight), = fit_once(small, 8, chunk_steps=7)  # fmt: skip
+    assert eight_state.params["Dense_0"]["kernel"].sharding.mesh.devices.size == 8
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6),
+                 one_state.params, eight_state.params)  # fmt: skip
+    for key in ("train/loss", "test/loss", "test/accuracy"):
+        assert eight[key] == pytest.approx(one[key], rel=1e-5)
+
+
+def test_batch_that_does_not_divide_the_devices_fails_at_start(small):
+    with pytest.raises(ConfigError, match="--train.batch_size=60 does not divide over 8 devices"):
+        train.fit(make_state(), small, TrainConfig(batch_size=60), parallel.make_mesh(8))
+    with pytest.raises(ConfigError, match="--train.eval_batch_size=100 does not divide over 8"):
+        train.fit(make_state(), small, TrainConfig(eval_batch_size=100), parallel.make_mesh(8))
+    with pytest.raises(ConfigError, match="--train.batch_size=2048 is larger than the 1024"):
+        train.fit(make_state(), small, TrainConfig(batch_size=2048), parallel.make_mesh(1))
+
+
+def test_non_finite_loss_stops_the_run_naming_the_steps(small):
+    def nan_after_step_one(logits_BK, labels_B):
+        # A finite loss whose gradient is huge: the first SGD step blows the weights up.
+        return losses.softmax_cross_entropy(logits_BK * 1e30, labels_B)
+
+    state = make_state(nan_after_step_one, name="sgd", learning_rate=1e30)
+    cfg = TrainConfig(epochs=2, batch_size=64, chunk_steps=5)
+    epochs = train.fit(state, small, cfg, parallel.make_mesh(1))
+    with pytest.raises(DivergedError, match=r"non-finite training loss in epoch 1, steps 1-5 "
+                                            r"\(first at step [12]\); try a lower"):  # fmt: skip
+        next(epochs)
+
+
+def test_two_epochs_on_the_sample_learn(sample):
+    cfg = TrainConfig(epochs=2, batch_size=128)
+    records = [r for _, r in train.fit(make_state(), sample, cfg, parallel.make_mesh(1))]
+    assert [r["epoch"] for r in records] == [1, 2]
+    assert records[1]["train/loss"] < records[0]["train/loss"]
+    assert records[1]["test/accuracy"] > 0.75  # chance is 0.1; a 32-unit net, 78 steps
+
+
+@pytest.mark.slow
+def test_full_mnist_one_epoch(mnist_dir):
+    from dl_jax import data
+
+    splits = data.load(idx_dir=mnist_dir)
+    state = train.create_train_state(
+        MLP((128, 64, 10), "relu"), optim.make_optimizer("adam", 1e-3),
+        losses.softmax_cross_entropy, train.root_keys(0)[0], jnp.zeros((1, 28, 28, 1)),
+    )  # fmt: skip
+    ((_, record),) = train.fit(state, splits, TrainConfig(epochs=1), parallel.make_mesh(1))
+    assert record["test/accuracy"] > 0.945  # 95.2% measured
