@@ -1,4 +1,5 @@
-"""What a run reports: a JSON-lines metrics file, a Keras-like line per epoch, a progress bar."""
+"""What a run reports: a JSON-lines metrics file, a Keras-like line per epoch, a progress bar,
+and plots."""
 
 import json
 import math
@@ -48,3 +49,23 @@ def format_epoch(record: dict, epochs: int) -> str:
         value = record[key]
         parts.append(f"{label}: {value:.4f}" if math.isfinite(value) else f"{label}: {value}")
     return " - ".join(parts)
+
+
+def plot_history(records: list[dict], path: Path) -> None:
+    """Train and test loss, and test accuracy, against epoch, as a PNG written atomically."""
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+
+    epochs = [r["epoch"] for r in records]
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
+    loss_ax, accuracy_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, [r["train/loss"] for r in records], marker="o", label="train")
+    loss_ax.plot(epochs, [r["test/loss"] for r in records], marker="o", label="test")
+    loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
+    loss_ax.legend()
+    accuracy_ax.plot(epochs, [100 * r["test/accuracy"] for r in records], marker="o")
+    accuracy_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    for ax in (loss_ax, accuracy_ax):
+        ax.grid(alpha=0.3)
+    tmp = Path(path).with_suffix(".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    tmp.replace(path)

@@ -8,7 +8,8 @@
 The defaults are the reference run: 784-128-64-10, ReLU, Adam at 1e-3 decayed by a cosine over
 the run (--optim.schedule=constant keeps it fixed), batch 128, 10 epochs.
 
-Writes config.json and metrics.jsonl (one JSON object per epoch) into --workdir when given.
+Writes config.json, metrics.jsonl (one JSON object per epoch, appended as each ends) and, at
+the end, curves.png (loss and test accuracy against epoch) into --workdir when given.
 """
 
 import dataclasses
@@ -24,7 +25,7 @@ class Config:
     optim: OptimConfig = OptimConfig(schedule="cosine")
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
-    workdir: str | None = None  # where config.json and metrics.jsonl go; None writes nothing
+    workdir: str | None = None  # where config.json, metrics.jsonl, curves.png go; None: nowhere
 
 
 def main(cfg: Config) -> None:
@@ -65,10 +66,14 @@ def main(cfg: Config) -> None:
         (workdir / "metrics.jsonl").unlink(missing_ok=True)
         writer = metrics.JsonlWriter(workdir / "metrics.jsonl")
 
+    history = []
     for _, record in epochs:
         print(metrics.format_epoch(record, cfg.train.epochs), flush=True)
+        history.append(record)
         if writer:
             writer.write(record)
+    if cfg.workdir:
+        metrics.plot_history(history, Path(cfg.workdir) / "curves.png")
 
 
 if __name__ == "__main__":

@@ -84,3 +84,7 @@ def test_a_run_writes_config_and_metrics(tmp_path):
         "epoch", "train/loss", "test/loss", "test/accuracy", "train/seconds", "test/seconds"
     }  # fmt: skip
     assert records[1]["test/accuracy"] > 0.8  # 2 epochs on 5,000 real images
+    assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "config.json", "curves.png", "metrics.jsonl"
+    ]  # fmt: skip
