@@ -3,7 +3,7 @@
 Shape key: B batch, D features of the current layer, K classes (the last layer's width).
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import flax.linen as nn
 import jax
@@ -21,24 +21,28 @@ class MLP(nn.Module):
 
     Attributes:
       features: width of each dense layer; the last one is the number of classes K.
-      activation: name of the hidden activation, a key of `dl_jax.activations.ACTIVATIONS`.
+      activation: the hidden activation: a key of `dl_jax.activations.ACTIVATIONS`, or a
+        function (the grid sweep passes one that picks the activation at run time).
       use_bias: whether the dense layers add a bias.
       kernel_init: initializer of the weight matrices (flax's default, LeCun normal).
     """
 
     features: Sequence[int] = (128, 64, 10)
-    activation: str = "tanh"
+    activation: str | Callable[[jax.Array], jax.Array] = "tanh"
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
 
     def __post_init__(self):
-        get_activation(self.activation)  # an unknown name fails here, listing the valid ones
+        if isinstance(self.activation, str):
+            get_activation(self.activation)  # an unknown name fails here, listing the valid ones
         super().__post_init__()
 
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """Logits [B, K] for inputs [B, ...]; `train` is unused (no dropout or batch norm)."""
-        act = get_activation(self.activation)
+        act = self.activation
+        if isinstance(act, str):
+            act = get_activation(act)
         x_BD = jnp.reshape(x, (x.shape[0], -1))
         for i, width in enumerate(self.features):
             x_BD = nn.Dense(width, use_bias=self.use_bias, kernel_init=self.kernel_init)(x_BD)
