@@ -34,7 +34,7 @@ class ModelConfig:
     use_bias: bool = True  # the slides' network has no biases
 
     def __post_init__(self):
-        _check(
+        check(
             len(self.features) > 0 and min(self.features) > 0,
             "model.features",
             self.features,
@@ -49,7 +49,7 @@ class OptimConfig:
     schedule: str = "constant"  # constant | cosine (decays to 0 at the last step)
 
     def __post_init__(self):
-        _check(self.learning_rate > 0, "optim.learning_rate", self.learning_rate, "a number > 0")
+        check(self.learning_rate > 0, "optim.learning_rate", self.learning_rate, "a number > 0")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,11 +72,35 @@ class TrainConfig:
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "chunk_steps", "eval_batch_size"):
-            _check(getattr(self, name) > 0, f"train.{name}", getattr(self, name), "an int > 0")
-        _check(self.num_devices >= 0, "train.num_devices", self.num_devices, "0 (all) or more")
+            check(getattr(self, name) > 0, f"train.{name}", getattr(self, name), "an int > 0")
+        check(self.num_devices >= 0, "train.num_devices", self.num_devices, "0 (all) or more")
 
 
-def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+@dataclasses.dataclass(frozen=True)
+class GridConfig:
+    activations: tuple[str, ...] = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus")
+    learning_rates: tuple[float, ...] = (1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0, 3.0, 10.0)
+    seeds: tuple[int, ...] = (0,)  # each seed draws its own initial weights and epoch orders
+    optimizers: tuple[str, ...] = ("sgd",)  # an axis of the grid, outermost
+    chunk_examples: int = 12800  # examples per cell per compiled call; progress shows in between
+    cells_per_pass: int = 0  # cells vmapped together; 0: 1 on CPU (cache-resident), all elsewhere
+    workers: int = 0  # groups of cells trained concurrently; 0: one per core on CPU, 1 elsewhere
+
+    def __post_init__(self):
+        for name in ("activations", "learning_rates", "seeds", "optimizers"):
+            check(len(getattr(self, name)) > 0, f"grid.{name}", getattr(self, name),
+                   "a non-empty tuple")  # fmt: skip
+            check(len(set(getattr(self, name))) == len(getattr(self, name)), f"grid.{name}",
+                   getattr(self, name), "distinct values")  # fmt: skip
+        check(min(self.learning_rates) > 0, "grid.learning_rates", self.learning_rates,
+               "numbers > 0")  # fmt: skip
+        check(self.chunk_examples > 0, "grid.chunk_examples", self.chunk_examples, "an int > 0")
+        for name in ("cells_per_pass", "workers"):
+            check(getattr(self, name) >= 0, f"grid.{name}", getattr(self, name), "0 (auto) or more")
+
+
+def check(ok: bool, key: str, value: Any, expected: str) -> None:
+    """Refuse a config value: `--key=value is invalid: expected ...`."""
     if not ok:
         raise ConfigError(f"--{key}={value!r} is invalid: expected {expected}")
 

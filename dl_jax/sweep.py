@@ -1,0 +1,317 @@
+"""Train a whole grid of MLPs (optimizer x activation x learning rate x seed) at the same time.
+
+Every cell of the grid is the same MLP with its own activation, learning rate, seed and
+optimizer. One function trains one cell for a chunk of steps; it is compiled once for the grid
+and run over the cells with `lax.map(..., batch_size=cells_per_pass)`, which vmaps it over
+`cells_per_pass` cells at a time:
+
+- all cells per pass (the vmap over cells): every step touches every cell. This is the layout
+  for GPUs and TPUs, where one step's kernels serve the whole grid.
+- one cell per pass: each cell runs the whole chunk of steps while its 0.44 MB of weights stay in
+  the core's cache. On a CPU this is twice as fast for one-example steps, whose cost is reading and
+  writing every weight at every step (BENCHMARKS.md has the numbers).
+
+On a CPU the cells are also split into `workers` groups, one per core, trained concurrently.
+
+The activation of a cell is an index into the grid's activations, picked at run time by
+`activations.select`; its learning rate lives in its optax state (`inject_hyperparams`). A cell
+whose loss or parameters become non-finite during a chunk keeps its parameters from before that
+chunk, is marked diverged, and is skipped from then on; no other cell is touched. Every array of
+a grid state has the cell axis first, so a cell trains the same inside the grid as alone.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import functools
+import os
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import struct
+
+from dl_jax import activations, optim, train
+from dl_jax.config import GridConfig
+from dl_jax.data import Splits
+from dl_jax.errors import ConfigError, unknown_name
+from dl_jax.metrics import progress
+from dl_jax.models import MLP
+from dl_jax.recipes import Recipe, get_recipe
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One point of the grid."""
+
+    optimizer: str
+    activation: str
+    learning_rate: float
+    seed: int
+
+
+@struct.dataclass
+class CellState:
+    """The training state of a group of cells; every array has the cell axis first."""
+
+    params: Any
+    opt_state: Any  # holds each cell's learning rate
+    activation: jax.Array  # int32: index into the grid's activations
+    order: jax.Array  # int32: which of the epoch's example orders the cell follows (its seed)
+    diverged: jax.Array  # bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Program:
+    """Everything static about a group's compiled training function."""
+
+    features: tuple[int, ...]
+    activations: tuple[str, ...]
+    recipe: str
+    optimizer: str
+    cells_per_pass: int
+
+
+def grid_cells(grid: GridConfig) -> list[Cell]:
+    """The cells in grid order: optimizer, then activation, learning rate and seed."""
+    return [
+        Cell(o, a, lr, s)
+        for o in grid.optimizers
+        for a in grid.activations
+        for lr in grid.learning_rates
+        for s in grid.seeds
+    ]
+
+
+def check_grid(grid: GridConfig, recipe: Recipe) -> None:
+    """Refuse names that are unknown, or optimizers that the recipe does not train with."""
+    for name in grid.activations:
+        MLP(activation=name)  # an unknown name fails here, listing the valid ones
+    for name in grid.optimizers:
+        if name not in optim.OPTIMIZERS:
+            raise unknown_name("optimizer", name, optim.OPTIMIZERS)
+        if name not in recipe.optimizers:
+            raise ConfigError(
+                f"--grid.optimizers: recipe {recipe.name!r} trains with "
+                f"{', '.join(recipe.optimizers)} only, not {name!r}"
+            )
+
+
+# --------------------------------------------------------------------------- one cell
+
+
+def _model(cell: CellState, program: Program, recipe: Recipe) -> MLP:
+    """The MLP of a cell, its activation picked by the cell's index at run time."""
+    activation = activations.select(cell.activation, program.activations)
+    return MLP(program.features, activation, recipe.use_bias)
+
+
+def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
+    """Train one cell over the steps `order_RSB[cell.order]`; returns it and its losses [S]."""
+    recipe = get_recipe(program.recipe)
+    model = _model(cell, program, recipe)
+    tx = optim.make_optimizer(program.optimizer, 1.0)  # the rate in each cell's state is used
+
+    def mean_loss(params, idx_B):
+        x = recipe.preprocess(data["image"][idx_B])
+        logits_BK = model.apply({"params": params}, x)
+        return recipe.loss(logits_BK, data["label"][idx_B]).mean()
+
+    def step(carry, idx_B):
+        params, opt_state = carry
+        loss, grads = jax.value_and_grad(mean_loss)(params, idx_B)
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return (optax.apply_updates(params, updates), opt_state), loss
+
+    def run(cell):
+        (params, opt_state), losses_S = jax.lax.scan(
+            step, (cell.params, cell.opt_state), order_RSB[cell.order]
+        )
+        finite = jnp.isfinite(losses_S).all() & jnp.all(
+            jnp.array([jnp.isfinite(p).all() for p in jax.tree.leaves(params)])
+        )
+        stepped = cell.replace(params=params, opt_state=opt_state)
+        frozen = cell.replace(diverged=jnp.array(True))  # the state from before the chunk
+        return jax.tree.map(lambda a, b: jnp.where(finite, a, b), stepped, frozen), losses_S
+
+    def skip(cell):
+        return cell, jnp.full(order_RSB.shape[1], jnp.nan)
+
+    return jax.lax.cond(cell.diverged, skip, run, cell)
+
+
+def _evaluate_cell(cell: CellState, test, program: Program) -> jax.Array:
+    """Test accuracy of one cell."""
+    recipe = get_recipe(program.recipe)
+    x = recipe.preprocess(test["image"])
+    logits_NK = _model(cell, program, recipe).apply({"params": cell.params}, x)
+    return (logits_NK.argmax(-1) == test["label"]).mean()
+
+
+def _map_cells(fn, cells: CellState, cells_per_pass: int):
+    if cells_per_pass == 1:  # a plain loop, in which lax.cond skips diverged cells
+        return jax.lax.map(fn, cells)
+    return jax.lax.map(fn, cells, batch_size=cells_per_pass)
+
+
+@functools.partial(jax.jit, static_argnames="program", donate_argnums=0)
+def train_chunk(cells: CellState, data, order_RSB: jax.Array, program: Program):
+    """Train every cell of a group over one chunk of steps; returns it and losses [C, S]."""
+    fn = functools.partial(_train_cell, data=data, order_RSB=order_RSB, program=program)
+    return _map_cells(fn, cells, program.cells_per_pass)
+
+
+@functools.partial(jax.jit, static_argnames="program")
+def evaluate(cells: CellState, test, program: Program) -> jax.Array:
+    """Test accuracy of every cell of a group, [C]."""
+    fn = functools.partial(_evaluate_cell, test=test, program=program)
+    return _map_cells(fn, cells, program.cells_per_pass)
+
+
+# --------------------------------------------------------------------------- the grid
+
+
+def init_cells(
+    cells: list[Cell], program: Program, example_input: jax.Array, orders: list[int]
+) -> CellState:
+    """Stacked initial states; `orders[i]` is the epoch order cell i follows.
+
+    Cells that share a seed and an init scheme share their initial weights, so that a row of
+    learning rates starts from the same point.
+    """
+    recipe = get_recipe(program.recipe)
+    states = []
+    for cell, order in zip(cells, orders, strict=True):
+        model = MLP(program.features, cell.activation, recipe.use_bias,
+                    recipe.kernel_init(cell.activation))  # fmt: skip
+        params = model.init(train.root_keys(cell.seed)[0], example_input)["params"]
+        tx = optim.make_optimizer(cell.optimizer, cell.learning_rate)
+        states.append(CellState(
+            params=params,
+            opt_state=tx.init(params),
+            activation=jnp.int32(program.activations.index(cell.activation)),
+            order=jnp.int32(order),
+            diverged=jnp.array(False),
+        ))  # fmt: skip
+    return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+
+
+def epoch_orders(seeds: tuple[int, ...], epoch: int, n: int, recipe: Recipe) -> jax.Array:
+    """[R, steps, B] example indices of `epoch`: one order per seed, or the stored order."""
+    steps = train.steps_per_epoch(n, recipe.batch_size)
+    if not recipe.shuffle:
+        return jnp.arange(steps * recipe.batch_size).reshape(1, steps, recipe.batch_size)
+    return jnp.stack([
+        train.epoch_indices(train.root_keys(seed)[1], epoch, n, recipe.batch_size)
+        for seed in seeds
+    ])  # fmt: skip
+
+
+@dataclasses.dataclass
+class _Group:
+    cells: list[Cell]
+    program: Program
+    state: CellState
+
+
+def _layout(grid: GridConfig, num_cells: int) -> tuple[int, int]:
+    """(cells_per_pass, workers), resolving the 0 = automatic settings for this backend."""
+    on_cpu = jax.default_backend() == "cpu"
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = grid.workers or ((cores or 1) if on_cpu else 1)
+    cells_per_pass = grid.cells_per_pass or (1 if on_cpu else num_cells)
+    return cells_per_pass, min(workers, num_cells)
+
+
+def train_grid(
+    grid: GridConfig, recipe_name: str, features: tuple[int, ...], splits: Splits, epochs: int
+) -> Iterator[dict[str, Any]]:
+    """Train every cell of `grid`; check and compile at once, then yield one record per epoch.
+
+    Each record holds, in the order of `grid_cells(grid)`: `train_loss` (the recipe's loss,
+    averaged over the epoch's steps), `test_accuracy` and `diverged` (arrays [C]), and `epoch`
+    and `seconds` (the wall time of the epoch for the whole grid, compilation excluded).
+    """
+    recipe = get_recipe(recipe_name)
+    check_grid(grid, recipe)
+    cells = grid_cells(grid)
+    n = len(splits.train["label"])
+    steps = train.steps_per_epoch(n, recipe.batch_size)
+    chunk_steps = max(1, min(steps, grid.chunk_examples // recipe.batch_size))
+    cells_per_pass, workers = _layout(grid, len(cells))
+    train_data, test_data = jax.device_put((splits.train, splits.test))
+    example = recipe.preprocess(splits.train["image"][:1])
+
+    groups = []
+    for optimizer in grid.optimizers:
+        mine = [c for c in cells if c.optimizer == optimizer]
+        for part in np.array_split(np.arange(len(mine)), min(workers, len(mine))):
+            group_cells = [mine[i] for i in part]
+            program = Program(features, grid.activations, recipe.name, optimizer,
+                              min(cells_per_pass, len(group_cells)))  # fmt: skip
+            orders = [grid.seeds.index(c.seed) if recipe.shuffle else 0 for c in group_cells]
+            groups.append(_Group(group_cells, program, init_cells(group_cells, program, example,
+                                                                  orders)))  # fmt: skip
+
+    sizes = train.chunk_sizes(steps, chunk_steps)
+    orders = epoch_orders(grid.seeds, 0, n, recipe)
+    keys = [(i, size) for i in range(len(groups)) for size in (*set(sizes), None)]
+    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        programs = pool.map(lambda key: _compile(key, groups, train_data, test_data, orders), keys)
+        compiled = dict(zip(keys, programs, strict=True))
+    return _epochs(groups, compiled, grid, recipe, train_data, test_data, epochs, steps,
+                   sizes, workers)  # fmt: skip
+
+
+def _compile(key, groups, train_data, test_data, orders):
+    index, size = key
+    group = groups[index]
+    if size is None:
+        return evaluate.lower(group.state, test_data, group.program).compile()
+    return train_chunk.lower(group.state, train_data, orders[:, :size], group.program).compile()
+
+
+def _epochs(groups, compiled, grid, recipe, train_data, test_data, epochs, steps, sizes, workers):
+    n = len(train_data["label"])
+    bar = progress(epochs * steps, f"{sum(len(g.cells) for g in groups)} cells")
+    with bar, concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
+        for epoch in range(epochs):
+            start_time = time.perf_counter()
+            orders = epoch_orders(grid.seeds, epoch, n, recipe)
+            losses = [[] for _ in groups]
+            first = 0
+            for size in sizes:
+                chunk = orders[:, first : first + size]
+                for i, losses_CS in enumerate(
+                    pool.map(
+                        _run_chunk(compiled, groups, train_data, size, chunk), range(len(groups))
+                    )
+                ):
+                    losses[i].append(losses_CS)
+                first += size
+                bar.update(size)
+            seconds = time.perf_counter() - start_time
+            accuracy = pool.map(lambda i: np.asarray(compiled[i, None](groups[i].state, test_data)),
+                                range(len(groups)))  # fmt: skip
+            yield {
+                "epoch": epoch + 1,
+                "train_loss": np.concatenate([np.concatenate(ls, 1).mean(1) for ls in losses]),
+                "test_accuracy": np.concatenate(list(accuracy)),
+                "diverged": np.concatenate([np.asarray(g.state.diverged) for g in groups]),
+                "seconds": seconds,
+            }
+
+
+def _run_chunk(compiled, groups, train_data, size, chunk):
+    """A function that trains group i over `chunk` and returns its losses [C, S] on the host."""
+
+    def run(i):
+        groups[i].state, losses_CS = compiled[i, size](groups[i].state, train_data, chunk)
+        return np.asarray(losses_CS)
+
+    return run

@@ -1,0 +1,104 @@
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dl_jax import activations, sweep
+from dl_jax.config import GridConfig
+from dl_jax.errors import ConfigError
+from dl_jax.recipes import get_recipe
+
+FEATURES = (32, 10)
+
+
+def run(small, recipe="modern", epochs=2, **grid):
+    grid = GridConfig(**{"chunk_examples": 256, **grid})
+    return list(sweep.train_grid(grid, recipe, FEATURES, small, epochs))
+
+
+def column(records, key, i):
+    return np.array([r[key][i] for r in records])
+
+
+def test_cells_are_in_grid_order():
+    grid = GridConfig(activations=("tanh", "relu"), learning_rates=(0.1, 1.0), seeds=(0, 1),
+                      optimizers=("sgd", "adam"))  # fmt: skip
+    cells = sweep.grid_cells(grid)
+    assert len(cells) == 2 * 2 * 2 * 2
+    assert cells[0] == sweep.Cell("sgd", "tanh", 0.1, 0)
+    assert cells[1] == sweep.Cell("sgd", "tanh", 0.1, 1)
+    assert cells[-1] == sweep.Cell("adam", "relu", 1.0, 1)
+
+
+@pytest.mark.parametrize("recipe", ["modern", "seed_exact"])
+def test_a_cell_trains_the_same_inside_the_grid_as_alone(small, recipe):
+    grid = dict(activations=("sigmoid", "tanh", "relu"), learning_rates=(0.03, 0.3), seeds=(0, 1))
+    together = run(small, recipe, **grid, workers=2)
+    cells = sweep.grid_cells(GridConfig(**grid))
+    i = cells.index(sweep.Cell("sgd", "tanh", 0.3, 1))
+    alone = run(small, recipe, activations=("tanh",), learning_rates=(0.3,), seeds=(1,))
+    for key in ("train_loss", "test_accuracy"):
+        np.testing.assert_array_equal(column(together, key, i), column(alone, key, 0))
+    assert together[-1]["test_accuracy"][i] > 0.3  # and it learned (chance is 0.1)
+
+
+def test_a_diverging_cell_is_frozen_and_flagged_and_disturbs_nothing(small):
+    with_it = run(small, activations=("relu",), learning_rates=(0.1, 1e30), seeds=(0, 1))
+    without = run(small, activations=("relu",), learning_rates=(0.1,), seeds=(0, 1))
+    for r in with_it:
+        np.testing.assert_array_equal(r["diverged"], [False, False, True, True])
+        assert np.isnan(r["train_loss"][2:]).all()
+    for key in ("train_loss", "test_accuracy"):
+        for i in (0, 1):
+            np.testing.assert_array_equal(column(with_it, key, i), column(without, key, i))
+
+
+def test_the_vmap_layout_agrees_with_one_cell_at_a_time(small):
+    grid = dict(activations=("tanh", "relu"), learning_rates=(0.05, 0.2))
+    looped = run(small, **grid, cells_per_pass=1, workers=1)
+    vmapped = run(small, **grid, cells_per_pass=4, workers=1)
+    for key in ("train_loss", "test_accuracy"):
+        np.testing.assert_allclose(looped[-1][key], vmapped[-1][key], rtol=1e-3, atol=5e-3)
+
+
+def test_records(small):
+    records = run(small, activations=("tanh",), learning_rates=(0.1, 0.5), epochs=3)
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    assert all(r["seconds"] > 0 and r["test_accuracy"].shape == (2,) for r in records)
+    assert records[-1]["train_loss"][0] < records[0]["train_loss"][0]
+
+
+def test_epoch_orders():
+    modern, seed = get_recipe("modern"), get_recipe("seed")
+    orders = sweep.epoch_orders((0, 7), 3, 1000, modern)
+    assert orders.shape == (2, 7, 128)
+    assert not np.array_equal(orders[0], orders[1])  # one order per seed
+    np.testing.assert_array_equal(orders, sweep.epoch_orders((0, 7), 3, 1000, modern))
+    stored = sweep.epoch_orders((0, 7), 3, 1000, seed)
+    np.testing.assert_array_equal(stored, np.arange(1000).reshape(1, 1000, 1))
+
+
+def test_bad_grids():
+    with pytest.raises(ConfigError, match="unknown activation 'swish'"):
+        sweep.check_grid(GridConfig(activations=("tanh", "swish")), get_recipe("modern"))
+    with pytest.raises(ConfigError, match="unknown optimizer 'lbfgs'"):
+        sweep.check_grid(GridConfig(optimizers=("lbfgs",)), get_recipe("modern"))
+    with pytest.raises(ConfigError, match="recipe 'seed' trains with sgd only, not 'adam'"):
+        sweep.check_grid(GridConfig(optimizers=("adam",)), get_recipe("seed"))
+    with pytest.raises(ConfigError, match="--grid.seeds=.*expected distinct values"):
+        GridConfig(seeds=(0, 0))
+    with pytest.raises(ConfigError, match="--grid.learning_rates=.*expected numbers > 0"):
+        GridConfig(learning_rates=(0.1, -1.0))
+
+
+def test_select_picks_the_activation_at_run_time():
+    names = ("sigmoid", "tanh", "relu")
+    x = jnp.array([-1.0, 0.5, 2.0])
+    for i, name in enumerate(names):
+        pick = jax.jit(lambda x, i: activations.select(i, names)(x))
+        np.testing.assert_allclose(pick(x, i), activations.get_activation(name)(x), rtol=1e-6)
+        grad = jax.grad(lambda x, i=i: activations.select(i, names)(x).sum())(x)
+        expected = jax.grad(lambda x, name=name: activations.get_activation(name)(x).sum())(x)
+        np.testing.assert_allclose(grad, expected, rtol=1e-6)
+    batched = jax.vmap(lambda i: activations.select(i, names)(x))(jnp.arange(3))
+    np.testing.assert_allclose(batched[2], [0, 0.5, 2.0])
