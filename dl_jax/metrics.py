@@ -1,11 +1,14 @@
 """What a run reports: a JSON-lines metrics file, a Keras-like line per epoch, a progress bar,
 and plots."""
 
+import csv
 import json
 import math
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 from tqdm.auto import tqdm
 
 
@@ -52,7 +55,7 @@ def format_epoch(record: dict, epochs: int) -> str:
 
 
 def plot_history(records: list[dict], path: Path) -> None:
-    """Train and test loss, and test accuracy, against epoch, as a PNG written atomically."""
+    """Train and test loss, and test accuracy, against epoch, as a PNG."""
     from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
 
     epochs = [r["epoch"] for r in records]
@@ -66,6 +69,155 @@ def plot_history(records: list[dict], path: Path) -> None:
     accuracy_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
     for ax in (loss_ax, accuracy_ax):
         ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    """Write a figure as PNG atomically: a crash never leaves half an image."""
     tmp = Path(path).with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=120)
     tmp.replace(path)
+
+
+class CsvWriter:
+    """Appends rows to a CSV file, the header first when the file is new; flushed per call."""
+
+    def __init__(self, path: Path, fieldnames: Sequence[str]):
+        self.path, self.fieldnames = Path(path), list(fieldnames)
+
+    def write(self, rows: list[dict]) -> None:
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, self.fieldnames)
+            if new:
+                writer.writeheader()
+            writer.writerows(rows)
+
+
+# --------------------------------------------------------------------------- grid results
+# A grid's results are `cells` (a list with .optimizer, .activation, .learning_rate, .seed) and
+# per-epoch records with arrays [C] in the same order (see dl_jax.sweep.train_grid).
+
+GRID_COLUMNS = ("optimizer", "activation", "learning_rate", "seed", "epoch", "train_loss",
+                "test_accuracy", "diverged", "seconds")  # fmt: skip
+
+
+def grid_rows(cells, record: dict) -> list[dict]:
+    """One CSV row per cell for an epoch; a diverged cell has no loss or accuracy (nan)."""
+    rows = []
+    for i, cell in enumerate(cells):
+        diverged = bool(record["diverged"][i])
+        rows.append({
+            "optimizer": cell.optimizer, "activation": cell.activation,
+            "learning_rate": cell.learning_rate, "seed": cell.seed, "epoch": record["epoch"],
+            "train_loss": "nan" if diverged else f"{record['train_loss'][i]:.6f}",
+            "test_accuracy": "nan" if diverged else f"{record['test_accuracy'][i]:.4f}",
+            "diverged": diverged, "seconds": f"{record['seconds']:.3f}",
+        })  # fmt: skip
+    return rows
+
+
+def _by_point(cells, record: dict) -> dict:
+    """{(optimizer, activation, learning_rate): (accuracies of the seeds that did not diverge,
+    number of seeds)}."""
+    points = {}
+    for i, cell in enumerate(cells):
+        key = (cell.optimizer, cell.activation, cell.learning_rate)
+        accuracies, seeds = points.get(key, ([], 0))
+        if not record["diverged"][i]:
+            accuracies.append(100 * float(record["test_accuracy"][i]))
+        points[key] = (accuracies, seeds + 1)
+    return points
+
+
+def _axes(cells):
+    unique = lambda xs: list(dict.fromkeys(xs))  # noqa: E731  (first-seen order)
+    return (unique(c.optimizer for c in cells), unique(c.activation for c in cells),
+            unique(c.learning_rate for c in cells))  # fmt: skip
+
+
+def _mean_accuracy(points: dict, key) -> float:
+    accuracies, _ = points[key]
+    return float(np.mean(accuracies)) if accuracies else np.nan
+
+
+def format_point(accuracies: list[float], seeds: int) -> str:
+    """`97.12 ± 0.05`, `diverged`, or `96.10 (1/2 diverged)` for one point of the grid."""
+    if not accuracies:
+        return "diverged"
+    text = f"{np.mean(accuracies):.2f}"
+    if len(accuracies) > 1:
+        text += f" ± {np.std(accuracies):.2f}"
+    if len(accuracies) < seeds:
+        text += f" ({seeds - len(accuracies)}/{seeds} diverged)"
+    return text
+
+
+def grid_table(cells, record: dict) -> str:
+    """Test accuracy (%) of an epoch as Markdown: activations x learning rates, per optimizer."""
+    optimizers, activations, rates = _axes(cells)
+    points = _by_point(cells, record)
+    seeds = max(n for _, n in points.values())
+    lines = []
+    for optimizer in optimizers:
+        lines += [f"Test accuracy (%) after epoch {record['epoch']}, {optimizer}"
+                  + (f", mean ± std over {seeds} seeds" if seeds > 1 else "") + ":", "",
+                  "| activation | " + " | ".join(f"lr {lr:g}" for lr in rates) + " |",
+                  "|---" * (len(rates) + 1) + "|"]  # fmt: skip
+        for activation in activations:
+            values = [format_point(*points[optimizer, activation, lr]) for lr in rates]
+            lines.append(f"| {activation} | " + " | ".join(values) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot_heatmap(cells, record: dict, path: Path) -> None:
+    """Test accuracy as a heatmap, activation x learning rate (log), one panel per optimizer."""
+    from matplotlib.figure import Figure
+
+    optimizers, activations, rates = _axes(cells)
+    points = _by_point(cells, record)
+    height = (0.55 * len(activations) + 1.2) * len(optimizers)
+    fig = Figure(figsize=(1.1 * len(rates) + 2, height), layout="constrained")
+    panels = np.atleast_1d(fig.subplots(len(optimizers), 1))
+    for ax, optimizer in zip(panels, optimizers, strict=True):
+        acc = np.array([[_mean_accuracy(points, (optimizer, a, lr)) for lr in rates]
+                        for a in activations])  # fmt: skip
+        image = ax.imshow(acc, cmap="viridis", vmin=10, vmax=100, aspect="auto")
+        for (row, col), value in np.ndenumerate(acc):
+            text = "diverged" if np.isnan(value) else f"{value:.1f}"
+            color = "white" if value < 60 else "black"  # nan compares False: black on the blank
+            ax.text(col, row, text, ha="center", va="center", fontsize=8, color=color)
+        ax.set_xticks(range(len(rates)), [f"{lr:g}" for lr in rates])
+        ax.set_yticks(range(len(activations)), activations)
+        title = f"Test accuracy (%) after epoch {record['epoch']}, {optimizer}"
+        ax.set(xlabel="learning rate (log grid)", title=title)
+        fig.colorbar(image, ax=ax, label="%")
+    _save(fig, path)
+
+
+def plot_grid_curves(cells, records: list[dict], path: Path) -> None:
+    """Test accuracy against epoch for every point, one panel per optimizer and activation."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    optimizers, activations, rates = _axes(cells)
+    size = (3.2 * len(activations), 2.8 * len(optimizers) + 0.6)
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(len(optimizers), len(activations), squeeze=False, sharey=True)
+    colors = colormaps["viridis"](np.linspace(0, 0.95, len(rates)))
+    epochs = [r["epoch"] for r in records]
+    per_epoch = [_by_point(cells, r) for r in records]
+    for o, optimizer in enumerate(optimizers):
+        for a, activation in enumerate(activations):
+            ax = axes[o, a]
+            for lr, color in zip(rates, colors, strict=True):
+                values = [_mean_accuracy(p, (optimizer, activation, lr)) for p in per_epoch]
+                ax.plot(epochs, values, marker=".", color=color, label=f"{lr:g}")
+            ax.set(title=f"{activation}, {optimizer}", xlabel="epoch", ylim=(0, 100))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+        axes[o, 0].set_ylabel("test accuracy (%)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="learning rate", loc="outside right")
+    _save(fig, path)
