@@ -214,9 +214,30 @@ def epoch_orders(seeds: tuple[int, ...], epoch: int, n: int, recipe: Recipe) -> 
 
 @dataclasses.dataclass
 class _Group:
+    """Cells of one optimizer trained by one worker: their state and their compiled programs."""
+
     cells: list[Cell]
     program: Program
     state: CellState
+    train_fns: dict = dataclasses.field(default_factory=dict)  # chunk size -> compiled chunk
+    eval_fn: Any = None
+
+    def compile(self, train_data, test_data, orders_RSB: jax.Array, sizes: set[int]) -> None:
+        """Compile ahead of time, so that epoch times are pure run time."""
+        for size in sizes:
+            lowered = train_chunk.lower(self.state, train_data, orders_RSB[:, :size], self.program)
+            self.train_fns[size] = lowered.compile()
+        self.eval_fn = evaluate.lower(self.state, test_data, self.program).compile()
+
+    def train(self, train_data, chunk_RSB: jax.Array) -> np.ndarray:
+        """Train over one chunk of steps; the losses [C, S] on the host."""
+        train_fn = self.train_fns[chunk_RSB.shape[1]]
+        self.state, losses_CS = train_fn(self.state, train_data, chunk_RSB)
+        return np.asarray(losses_CS)
+
+    def evaluate(self, test_data) -> np.ndarray:
+        """Test accuracy of every cell, [C]."""
+        return np.asarray(self.eval_fn(self.state, test_data))
 
 
 def _layout(grid: GridConfig, num_cells: int) -> tuple[int, int]:
@@ -242,7 +263,7 @@ def train_grid(
     cells = grid_cells(grid)
     n = len(splits.train["label"])
     steps = train.steps_per_epoch(n, recipe.batch_size)
-    chunk_steps = max(1, min(steps, grid.chunk_examples // recipe.batch_size))
+    sizes = train.chunk_sizes(steps, max(1, grid.chunk_examples // recipe.batch_size))
     cells_per_pass, workers = _layout(grid, len(cells))
     train_data, test_data = jax.device_put((splits.train, splits.test))
     example = recipe.preprocess(splits.train["image"][:1])
@@ -255,63 +276,38 @@ def train_grid(
             program = Program(features, grid.activations, recipe.name, optimizer,
                               min(cells_per_pass, len(group_cells)))  # fmt: skip
             orders = [grid.seeds.index(c.seed) if recipe.shuffle else 0 for c in group_cells]
-            groups.append(_Group(group_cells, program, init_cells(group_cells, program, example,
-                                                                  orders)))  # fmt: skip
+            state = init_cells(group_cells, program, example, orders)
+            groups.append(_Group(group_cells, program, state))
 
-    sizes = train.chunk_sizes(steps, chunk_steps)
-    orders = epoch_orders(grid.seeds, 0, n, recipe)
-    keys = [(i, size) for i in range(len(groups)) for size in (*set(sizes), None)]
-    with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        programs = pool.map(lambda key: _compile(key, groups, train_data, test_data, orders), keys)
-        compiled = dict(zip(keys, programs, strict=True))
-    return _epochs(groups, compiled, grid, recipe, train_data, test_data, epochs, steps,
-                   sizes, workers)  # fmt: skip
+    orders_RSB = epoch_orders(grid.seeds, 0, n, recipe)
+    compile_group = functools.partial(_Group.compile, train_data=train_data, test_data=test_data,
+                                      orders_RSB=orders_RSB, sizes=set(sizes))  # fmt: skip
+    with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+        list(pool.map(compile_group, groups))
 
-
-def _compile(key, groups, train_data, test_data, orders):
-    index, size = key
-    group = groups[index]
-    if size is None:
-        return evaluate.lower(group.state, test_data, group.program).compile()
-    return train_chunk.lower(group.state, train_data, orders[:, :size], group.program).compile()
-
-
-def _epochs(groups, compiled, grid, recipe, train_data, test_data, epochs, steps, sizes, workers):
-    n = len(train_data["label"])
-    bar = progress(epochs * steps, f"{sum(len(g.cells) for g in groups)} cells")
-    with bar, concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        for epoch in range(epochs):
-            start_time = time.perf_counter()
-            orders = epoch_orders(grid.seeds, epoch, n, recipe)
-            losses = [[] for _ in groups]
-            first = 0
-            for size in sizes:
-                chunk = orders[:, first : first + size]
-                for i, losses_CS in enumerate(
-                    pool.map(
-                        _run_chunk(compiled, groups, train_data, size, chunk), range(len(groups))
+    def epochs_of_training():
+        bar = progress(epochs * steps, f"{len(cells)} cells")
+        with bar, concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            for epoch in range(epochs):
+                start_time = time.perf_counter()
+                orders_RSB = epoch_orders(grid.seeds, epoch, n, recipe)
+                losses, first = [], 0
+                for size in sizes:
+                    chunk_RSB = orders_RSB[:, first : first + size]
+                    step = functools.partial(
+                        _Group.train, train_data=train_data, chunk_RSB=chunk_RSB
                     )
-                ):
-                    losses[i].append(losses_CS)
-                first += size
-                bar.update(size)
-            seconds = time.perf_counter() - start_time
-            accuracy = pool.map(lambda i: np.asarray(compiled[i, None](groups[i].state, test_data)),
-                                range(len(groups)))  # fmt: skip
-            yield {
-                "epoch": epoch + 1,
-                "train_loss": np.concatenate([np.concatenate(ls, 1).mean(1) for ls in losses]),
-                "test_accuracy": np.concatenate(list(accuracy)),
-                "diverged": np.concatenate([np.asarray(g.state.diverged) for g in groups]),
-                "seconds": seconds,
-            }
+                    losses.append(np.concatenate(list(pool.map(step, groups))))
+                    first += size
+                    bar.update(size)
+                seconds = time.perf_counter() - start_time
+                evaluate_group = functools.partial(_Group.evaluate, test_data=test_data)
+                yield {
+                    "epoch": epoch + 1,
+                    "train_loss": np.concatenate(losses, axis=1).mean(axis=1),
+                    "test_accuracy": np.concatenate(list(pool.map(evaluate_group, groups))),
+                    "diverged": np.concatenate([np.asarray(g.state.diverged) for g in groups]),
+                    "seconds": seconds,
+                }
 
-
-def _run_chunk(compiled, groups, train_data, size, chunk):
-    """A function that trains group i over `chunk` and returns its losses [C, S] on the host."""
-
-    def run(i):
-        groups[i].state, losses_CS = compiled[i, size](groups[i].state, train_data, chunk)
-        return np.asarray(losses_CS)
-
-    return run
+    return epochs_of_training()
