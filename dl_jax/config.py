@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from dl_jax.errors import ConfigError, DLJaxError
+from dl_jax.errors import ConfigError, DLJaxError, Preempted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,15 +88,46 @@ class GridConfig:
 
     def __post_init__(self):
         for name in ("activations", "learning_rates", "seeds", "optimizers"):
-            check(len(getattr(self, name)) > 0, f"grid.{name}", getattr(self, name),
-                   "a non-empty tuple")  # fmt: skip
-            check(len(set(getattr(self, name))) == len(getattr(self, name)), f"grid.{name}",
-                   getattr(self, name), "distinct values")  # fmt: skip
-        check(min(self.learning_rates) > 0, "grid.learning_rates", self.learning_rates,
-               "numbers > 0")  # fmt: skip
+            check(
+                len(getattr(self, name)) > 0,
+                f"grid.{name}",
+                getattr(self, name),
+                "a non-empty tuple",
+            )
+            check(
+                len(set(getattr(self, name))) == len(getattr(self, name)),
+                f"grid.{name}",
+                getattr(self, name),
+                "distinct values",
+            )
+        check(
+            min(self.learning_rates) > 0, "grid.learning_rates", self.learning_rates, "numbers > 0"
+        )
         check(self.chunk_examples > 0, "grid.chunk_examples", self.chunk_examples, "an int > 0")
         for name in ("cells_per_pass", "workers"):
             check(getattr(self, name) >= 0, f"grid.{name}", getattr(self, name), "0 (auto) or more")
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckpointConfig:
+    every_steps: int = 0  # save every this many training steps (0: no step-based saves)
+    every_minutes: float = 5.0  # and once this many minutes have passed since the last save
+    max_to_keep: int = 3  # newest checkpoints kept; older ones are deleted
+
+    def __post_init__(self):
+        check(self.every_steps >= 0, "checkpoint.every_steps", self.every_steps, "0 (off) or more")
+        check(
+            self.every_minutes >= 0,
+            "checkpoint.every_minutes",
+            self.every_minutes,
+            "0 (off) or more",
+        )
+        check(self.max_to_keep >= 1, "checkpoint.max_to_keep", self.max_to_keep, "an int >= 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class LogConfig:
+    tensorboard: bool = False  # also write TensorBoard event files (needs dl_jax[tensorboard])
 
 
 def check(ok: bool, key: str, value: Any, expected: str) -> None:
@@ -202,8 +233,34 @@ def to_dict(cfg) -> dict:
 
 
 def write_json(cfg, path: Path) -> None:
-    """Write the fully resolved config, as every run does into its work directory."""
-    path.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    """Write the fully resolved config, as every run does into its work directory (atomically)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
+    tmp.replace(path)
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as {dotted.path: value}, tuples as lists (as JSON has them)."""
+    flat = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = json.loads(json.dumps(value))
+    return flat
+
+
+def differences(saved: dict, cfg, harmless: tuple[str, ...] = ()) -> list[str]:
+    """`key: saved value -> new value` for every field that differs, except the `harmless` ones
+    (exact dotted keys, or prefixes ending in a dot)."""
+    old, new = flatten(saved), flatten(to_dict(cfg))
+    changed = []
+    for key in sorted(old.keys() | new.keys()):
+        if any(key == h or (h.endswith(".") and key.startswith(h)) for h in harmless):
+            continue
+        if old.get(key, "<absent>") != new.get(key, "<absent>"):
+            changed.append(f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}")
+    return changed
 
 
 def describe(cfg, prefix: str = "") -> list[str]:
@@ -227,7 +284,8 @@ def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] |
     """Parse overrides for `default_cfg`, call `main(cfg)`, and turn user errors into one line.
 
     A `DLJaxError` (bad name, override, data, divergence) prints `error: <message>` on stderr
-    and exits with status 2; Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
+    and exits with status 2; `Preempted` (SIGTERM, after saving) prints `stopped: <message>` and
+    exits with 143; Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     if any(a in ("-h", "--help") for a in argv):
@@ -236,8 +294,9 @@ def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] |
     try:
         return main(parse_overrides(default_cfg, argv))
     except DLJaxError as e:
-        print(f"error: {e}", file=sys.stderr)
-        raise SystemExit(2) from None
+        label = "stopped" if e.exit_code == Preempted.exit_code else "error"
+        print(f"{label}: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from None
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         raise SystemExit(130) from None
