@@ -2,6 +2,7 @@
 and plots."""
 
 import csv
+import io
 import json
 import math
 import sys
@@ -10,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from dl_jax.errors import ConfigError
 
 
 class JsonlWriter:
@@ -28,11 +31,35 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in Path(path).read_text().splitlines() if line]
 
 
-def progress(total: int, desc: str) -> tqdm:
+def keep_epochs(path: Path, epochs: int) -> None:
+    """Cut a metrics.jsonl or results.csv back to its first `epochs` epochs, before a resume.
+
+    A run resumed from a checkpoint repeats whatever it did after that checkpoint, so the records
+    written since are dropped, and so is a last line that a crash cut short (it has no newline).
+    A CSV keeps its header.
+    """
+    path = Path(path)
+    if not path.exists():
+        return
+    lines = [line for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
+    if path.suffix == ".csv":
+        epoch_column = next(csv.reader(lines[:1]), ["epoch"]).index("epoch")
+        kept = lines[:1] + [
+            row for row in lines[1:] if int(next(csv.reader([row]))[epoch_column]) <= epochs
+        ]
+    else:
+        kept = [line for line in lines if json.loads(line)["epoch"] <= epochs]
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text("".join(kept))
+    tmp.replace(path)
+
+
+def progress(total: int, desc: str, initial: int = 0) -> tqdm:
     """A progress bar with ETA on stderr; hidden when stderr is not a terminal (CI logs)."""
     return tqdm(
         total=total,
         desc=desc,
+        initial=initial,
         unit="step",
         leave=False,
         dynamic_ncols=True,
@@ -80,26 +107,67 @@ def _save(fig, path: Path) -> None:
 
 
 class CsvWriter:
-    """Appends rows to a CSV file, the header first when the file is new; flushed per call."""
+    """Appends rows to a CSV file, the header first when the file is new; one write per call."""
 
     def __init__(self, path: Path, fieldnames: Sequence[str]):
         self.path, self.fieldnames = Path(path), list(fieldnames)
 
     def write(self, rows: list[dict]) -> None:
-        new = not self.path.exists()
-        with self.path.open("a", newline="") as f:
-            writer = csv.DictWriter(f, self.fieldnames)
-            if new:
-                writer.writeheader()
-            writer.writerows(rows)
+        text = io.StringIO()
+        writer = csv.DictWriter(text, self.fieldnames, lineterminator="\n")
+        if not self.path.exists() or self.path.stat().st_size == 0:
+            writer.writeheader()
+        writer.writerows(rows)
+        with self.path.open("a") as f:
+            f.write(text.getvalue())
+
+
+def require_tensorboard() -> None:
+    """Fail early, with the command to fix it, when tensorboardX is not installed."""
+    try:
+        import tensorboardX  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--log.tensorboard=True needs tensorboardX: pip install -e '.[tensorboard]'"
+        ) from None
+
+
+class TensorBoardWriter:
+    """Scalars per epoch as TensorBoard event files, through tensorboardX (no TensorFlow).
+
+    `purge_step` hides events of that epoch and later left by an interrupted run, which a resumed
+    run writes again.
+    """
+
+    def __init__(self, logdir: Path, purge_step: int):
+        from tensorboardX import SummaryWriter
+
+        self._writer = SummaryWriter(str(logdir), purge_step=purge_step)
+
+    def write(self, epoch: int, scalars: dict[str, float]) -> None:
+        for tag, value in scalars.items():
+            self._writer.add_scalar(tag, value, epoch)
+        self._writer.flush()
+
+    def close(self) -> None:
+        self._writer.close()
 
 
 # --------------------------------------------------------------------------- grid results
 # A grid's results are `cells` (a list with .optimizer, .activation, .learning_rate, .seed) and
 # per-epoch records with arrays [C] in the same order (see dl_jax.sweep.train_grid).
 
-GRID_COLUMNS = ("optimizer", "activation", "learning_rate", "seed", "epoch", "train_loss",
-                "test_accuracy", "diverged", "seconds")  # fmt: skip
+GRID_COLUMNS = (
+    "optimizer",
+    "activation",
+    "learning_rate",
+    "seed",
+    "epoch",
+    "train_loss",
+    "test_accuracy",
+    "diverged",
+    "seconds",
+)
 
 
 def grid_rows(cells, record: dict) -> list[dict]:
@@ -107,14 +175,49 @@ def grid_rows(cells, record: dict) -> list[dict]:
     rows = []
     for i, cell in enumerate(cells):
         diverged = bool(record["diverged"][i])
-        rows.append({
-            "optimizer": cell.optimizer, "activation": cell.activation,
-            "learning_rate": cell.learning_rate, "seed": cell.seed, "epoch": record["epoch"],
-            "train_loss": "nan" if diverged else f"{record['train_loss'][i]:.6f}",
-            "test_accuracy": "nan" if diverged else f"{record['test_accuracy'][i]:.4f}",
-            "diverged": diverged, "seconds": f"{record['seconds']:.3f}",
-        })  # fmt: skip
+        rows.append(
+            {
+                "optimizer": cell.optimizer,
+                "activation": cell.activation,
+                "learning_rate": cell.learning_rate,
+                "seed": cell.seed,
+                "epoch": record["epoch"],
+                "train_loss": "nan" if diverged else f"{record['train_loss'][i]:.6f}",
+                "test_accuracy": "nan" if diverged else f"{record['test_accuracy'][i]:.4f}",
+                "diverged": diverged,
+                "seconds": f"{record['seconds']:.3f}",
+            }
+        )
     return rows
+
+
+def grid_scalars(cells, record: dict) -> dict[str, float]:
+    """An epoch of a grid as TensorBoard scalars, one train loss and test accuracy per cell."""
+    scalars = {}
+    for i, c in enumerate(cells):
+        name = f"{c.optimizer}/{c.activation}/lr={c.learning_rate:g}/seed={c.seed}"
+        scalars[f"train_loss/{name}"] = float(record["train_loss"][i])
+        scalars[f"test_accuracy/{name}"] = float(record["test_accuracy"][i])
+    return scalars
+
+
+def read_grid_records(path: Path, cells) -> list[dict]:
+    """The per-epoch records of a grid, read back from its results.csv (rows in cell order)."""
+    rows = list(csv.DictReader(io.StringIO(Path(path).read_text())))
+    records = []
+    for epoch in sorted({int(r["epoch"]) for r in rows}):
+        mine = [r for r in rows if int(r["epoch"]) == epoch]
+        assert len(mine) == len(cells), f"{path}: epoch {epoch} has {len(mine)} rows"
+        records.append(
+            {
+                "epoch": epoch,
+                "train_loss": np.array([float(r["train_loss"]) for r in mine]),
+                "test_accuracy": np.array([float(r["test_accuracy"]) for r in mine]),
+                "diverged": np.array([r["diverged"] == "True" for r in mine]),
+                "seconds": float(mine[0]["seconds"]),
+            }
+        )
+    return records
 
 
 def _by_point(cells, record: dict) -> dict:
@@ -132,8 +235,11 @@ def _by_point(cells, record: dict) -> dict:
 
 def _axes(cells):
     unique = lambda xs: list(dict.fromkeys(xs))  # noqa: E731  (first-seen order)
-    return (unique(c.optimizer for c in cells), unique(c.activation for c in cells),
-            unique(c.learning_rate for c in cells))  # fmt: skip
+    return (
+        unique(c.optimizer for c in cells),
+        unique(c.activation for c in cells),
+        unique(c.learning_rate for c in cells),
+    )
 
 
 def _mean_accuracy(points: dict, key) -> float:
@@ -160,10 +266,14 @@ def grid_table(cells, record: dict) -> str:
     seeds = max(n for _, n in points.values())
     lines = []
     for optimizer in optimizers:
-        lines += [f"Test accuracy (%) after epoch {record['epoch']}, {optimizer}"
-                  + (f", mean ± std over {seeds} seeds" if seeds > 1 else "") + ":", "",
-                  "| activation | " + " | ".join(f"lr {lr:g}" for lr in rates) + " |",
-                  "|---" * (len(rates) + 1) + "|"]  # fmt: skip
+        lines += [
+            f"Test accuracy (%) after epoch {record['epoch']}, {optimizer}"
+            + (f", mean ± std over {seeds} seeds" if seeds > 1 else "")
+            + ":",
+            "",
+            "| activation | " + " | ".join(f"lr {lr:g}" for lr in rates) + " |",
+            "|---" * (len(rates) + 1) + "|",
+        ]
         for activation in activations:
             values = [format_point(*points[optimizer, activation, lr]) for lr in rates]
             lines.append(f"| {activation} | " + " | ".join(values) + " |")
@@ -181,8 +291,9 @@ def plot_heatmap(cells, record: dict, path: Path) -> None:
     fig = Figure(figsize=(1.1 * len(rates) + 2, height), layout="constrained")
     panels = np.atleast_1d(fig.subplots(len(optimizers), 1))
     for ax, optimizer in zip(panels, optimizers, strict=True):
-        acc = np.array([[_mean_accuracy(points, (optimizer, a, lr)) for lr in rates]
-                        for a in activations])  # fmt: skip
+        acc = np.array(
+            [[_mean_accuracy(points, (optimizer, a, lr)) for lr in rates] for a in activations]
+        )
         image = ax.imshow(acc, cmap="viridis", vmin=10, vmax=100, aspect="auto")
         for (row, col), value in np.ndenumerate(acc):
             text = "diverged" if np.isnan(value) else f"{value:.1f}"

@@ -110,7 +110,7 @@ RECIPES = {
         scale_images,
         modern_init,
         ("sgd", "momentum", "adagrad", "rmsprop", "adam"),
-    ),  # fmt: skip
+    ),
 }
 
 

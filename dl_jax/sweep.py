@@ -26,7 +26,6 @@ import concurrent.futures
 import dataclasses
 import functools
 import os
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -37,10 +36,10 @@ import optax
 from flax import struct
 
 from dl_jax import activations, optim, train
+from dl_jax.checkpoint import Checkpointer, Position
 from dl_jax.config import GridConfig
 from dl_jax.data import Splits
 from dl_jax.errors import ConfigError, unknown_name
-from dl_jax.metrics import progress
 from dl_jax.models import MLP
 from dl_jax.recipes import Recipe, get_recipe
 
@@ -64,6 +63,9 @@ class CellState:
     activation: jax.Array  # int32: index into the grid's activations
     order: jax.Array  # int32: which of the epoch's example orders the cell follows (its seed)
     diverged: jax.Array  # bool
+
+
+GridState = dict[str, CellState]  # optimizer name -> its cells' states, stacked
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,29 +178,33 @@ def evaluate(cells: CellState, test, program: Program) -> jax.Array:
 # --------------------------------------------------------------------------- the grid
 
 
-def init_cells(
-    cells: list[Cell], program: Program, example_input: jax.Array, orders: list[int]
-) -> CellState:
-    """Stacked initial states; `orders[i]` is the epoch order cell i follows.
+def init_grid(grid: GridConfig, recipe_name: str, features: tuple[int, ...]) -> GridState:
+    """The initial state of every cell, stacked per optimizer (the form checkpoints hold).
 
     Cells that share a seed and an init scheme share their initial weights, so that a row of
     learning rates starts from the same point.
     """
-    recipe = get_recipe(program.recipe)
-    states = []
-    for cell, order in zip(cells, orders, strict=True):
-        model = MLP(program.features, cell.activation, recipe.use_bias,
-                    recipe.kernel_init(cell.activation))  # fmt: skip
-        params = model.init(train.root_keys(cell.seed)[0], example_input)["params"]
-        tx = optim.make_optimizer(cell.optimizer, cell.learning_rate)
-        states.append(CellState(
-            params=params,
-            opt_state=tx.init(params),
-            activation=jnp.int32(program.activations.index(cell.activation)),
-            order=jnp.int32(order),
-            diverged=jnp.array(False),
-        ))  # fmt: skip
-    return jax.tree.map(lambda *xs: jnp.stack(xs), *states)
+    recipe = get_recipe(recipe_name)
+    example = recipe.preprocess(jnp.zeros((1, 28, 28, 1), jnp.uint8))
+    state = {}
+    for optimizer in grid.optimizers:
+        cells = []
+        for cell in (c for c in grid_cells(grid) if c.optimizer == optimizer):
+            init = recipe.kernel_init(cell.activation)
+            model = MLP(features, cell.activation, recipe.use_bias, init)
+            params = model.init(train.root_keys(cell.seed)[0], example)["params"]
+            tx = optim.make_optimizer(cell.optimizer, cell.learning_rate)
+            cells.append(
+                CellState(
+                    params=params,
+                    opt_state=tx.init(params),
+                    activation=jnp.int32(grid.activations.index(cell.activation)),
+                    order=jnp.int32(grid.seeds.index(cell.seed) if recipe.shuffle else 0),
+                    diverged=jnp.array(False),
+                )
+            )
+        state[optimizer] = jax.tree.map(lambda *xs: jnp.stack(xs), *cells)
+    return state
 
 
 def epoch_orders(seeds: tuple[int, ...], epoch: int, n: int, recipe: Recipe) -> jax.Array:
@@ -206,17 +212,19 @@ def epoch_orders(seeds: tuple[int, ...], epoch: int, n: int, recipe: Recipe) -> 
     steps = train.steps_per_epoch(n, recipe.batch_size)
     if not recipe.shuffle:
         return jnp.arange(steps * recipe.batch_size).reshape(1, steps, recipe.batch_size)
-    return jnp.stack([
-        train.epoch_indices(train.root_keys(seed)[1], epoch, n, recipe.batch_size)
-        for seed in seeds
-    ])  # fmt: skip
+    return jnp.stack(
+        [
+            train.epoch_indices(train.root_keys(seed)[1], epoch, n, recipe.batch_size)
+            for seed in seeds
+        ]
+    )
 
 
 @dataclasses.dataclass
 class _Group:
     """Cells of one optimizer trained by one worker: their state and their compiled programs."""
 
-    cells: list[Cell]
+    optimizer: str
     program: Program
     state: CellState
     train_fns: dict = dataclasses.field(default_factory=dict)  # chunk size -> compiled chunk
@@ -250,64 +258,96 @@ def _layout(grid: GridConfig, num_cells: int) -> tuple[int, int]:
 
 
 def train_grid(
-    grid: GridConfig, recipe_name: str, features: tuple[int, ...], splits: Splits, epochs: int
+    grid: GridConfig,
+    recipe_name: str,
+    features: tuple[int, ...],
+    splits: Splits,
+    epochs: int,
+    *,
+    state: GridState | None = None,
+    position: Position | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Train every cell of `grid`; check and compile at once, then yield one record per epoch.
 
-    Each record holds, in the order of `grid_cells(grid)`: `train_loss` (the recipe's loss,
-    averaged over the epoch's steps), `test_accuracy` and `diverged` (arrays [C]), and `epoch`
-    and `seconds` (the wall time of the epoch for the whole grid, compilation excluded).
+    Training starts from `state` and `position` (a fresh grid when None) and may be checkpointed
+    as it goes (see `train.epoch_loop`). Each record holds, in the order of `grid_cells(grid)`:
+    `train_loss` (the recipe's loss, averaged over the epoch's steps), `test_accuracy` and
+    `diverged` (arrays [C]), and `epoch` and `seconds` (the wall time of the epoch's training
+    for the whole grid, compilation excluded).
     """
     recipe = get_recipe(recipe_name)
     check_grid(grid, recipe)
     cells = grid_cells(grid)
     n = len(splits.train["label"])
     steps = train.steps_per_epoch(n, recipe.batch_size)
-    sizes = train.chunk_sizes(steps, max(1, grid.chunk_examples // recipe.batch_size))
+    chunk_steps = max(1, grid.chunk_examples // recipe.batch_size)
     cells_per_pass, workers = _layout(grid, len(cells))
     train_data, test_data = jax.device_put((splits.train, splits.test))
-    example = recipe.preprocess(splits.train["image"][:1])
+    state = jax.device_put(state if state is not None else init_grid(grid, recipe.name, features))
 
     groups = []
     for optimizer in grid.optimizers:
-        mine = [c for c in cells if c.optimizer == optimizer]
-        for part in np.array_split(np.arange(len(mine)), min(workers, len(mine))):
-            group_cells = [mine[i] for i in part]
-            program = Program(features, grid.activations, recipe.name, optimizer,
-                              min(cells_per_pass, len(group_cells)))  # fmt: skip
-            orders = [grid.seeds.index(c.seed) if recipe.shuffle else 0 for c in group_cells]
-            state = init_cells(group_cells, program, example, orders)
-            groups.append(_Group(group_cells, program, state))
+        size = len(jax.tree.leaves(state[optimizer])[0])
+        for part in np.array_split(np.arange(size), min(workers, size)):
+            program = Program(
+                features, grid.activations, recipe.name, optimizer, min(cells_per_pass, len(part))
+            )
+            part_state = jax.tree.map(lambda x, p=part: x[p[0] : p[-1] + 1], state[optimizer])
+            groups.append(_Group(optimizer, program, part_state))
 
-    orders_RSB = epoch_orders(grid.seeds, 0, n, recipe)
-    compile_group = functools.partial(_Group.compile, train_data=train_data, test_data=test_data,
-                                      orders_RSB=orders_RSB, sizes=set(sizes))  # fmt: skip
+    @functools.lru_cache(maxsize=1)
+    def orders(epoch):
+        return epoch_orders(grid.seeds, epoch, n, recipe)
+
+    compile_group = functools.partial(
+        _Group.compile,
+        train_data=train_data,
+        test_data=test_data,
+        orders_RSB=orders(0),
+        sizes=set(train.chunk_sizes(steps, chunk_steps)),
+    )
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
         list(pool.map(compile_group, groups))
 
+    def grid_state():  # the groups put back together, one stacked state per optimizer
+        return {
+            o: jax.tree.map(
+                lambda *xs: jnp.concatenate(xs), *[g.state for g in groups if g.optimizer == o]
+            )
+            for o in grid.optimizers
+        }
+
     def epochs_of_training():
-        bar = progress(epochs * steps, f"{len(cells)} cells")
-        with bar, concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            for epoch in range(epochs):
-                start_time = time.perf_counter()
-                orders_RSB = epoch_orders(grid.seeds, epoch, n, recipe)
-                losses, first = [], 0
-                for size in sizes:
-                    chunk_RSB = orders_RSB[:, first : first + size]
-                    step = functools.partial(
-                        _Group.train, train_data=train_data, chunk_RSB=chunk_RSB
-                    )
-                    losses.append(np.concatenate(list(pool.map(step, groups))))
-                    first += size
-                    bar.update(size)
-                seconds = time.perf_counter() - start_time
-                evaluate_group = functools.partial(_Group.evaluate, test_data=test_data)
-                yield {
-                    "epoch": epoch + 1,
-                    "train_loss": np.concatenate(losses, axis=1).mean(axis=1),
-                    "test_accuracy": np.concatenate(list(pool.map(evaluate_group, groups))),
+        with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+
+            def train_steps(epoch, first, size):
+                run = functools.partial(
+                    _Group.train,
+                    train_data=train_data,
+                    chunk_RSB=orders(epoch)[:, first : first + size],
+                )
+                return np.concatenate(list(pool.map(run, groups)))
+
+            def evaluate():
+                run = functools.partial(_Group.evaluate, test_data=test_data)
+                return {
+                    "test_accuracy": np.concatenate(list(pool.map(run, groups))),
                     "diverged": np.concatenate([np.asarray(g.state.diverged) for g in groups]),
-                    "seconds": seconds,
                 }
+
+            loop = train.epoch_loop(
+                epochs=epochs,
+                steps=steps,
+                chunk_steps=chunk_steps,
+                position=position or Position(),
+                train_chunk=train_steps,
+                evaluate=evaluate,
+                get_state=grid_state,
+                checkpointer=checkpointer,
+                desc=f"{len(cells)} cells",
+            )
+            for epoch, loss, metrics, seconds in loop:
+                yield {"epoch": epoch, "train_loss": loss, **metrics, "seconds": seconds}
 
     return epochs_of_training()

@@ -10,6 +10,7 @@ Shape key: B batch, S steps in a chunk, N examples in a split, K classes.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 from collections.abc import Callable, Iterator
@@ -25,6 +26,7 @@ from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding
 
 from dl_jax import parallel
+from dl_jax.checkpoint import Checkpointer, Position
 from dl_jax.config import TrainConfig
 from dl_jax.data import Splits
 from dl_jax.errors import ConfigError, DivergedError
@@ -137,76 +139,149 @@ def chunk_sizes(steps: int, chunk_steps: int) -> list[int]:
     return [chunk_steps] * full + ([rest] if rest else [])
 
 
+def epoch_loop(
+    *,
+    epochs: int,
+    steps: int,
+    chunk_steps: int,
+    position: Position,
+    train_chunk: Callable[[int, int, int], np.ndarray],
+    evaluate: Callable[[], dict],
+    get_state: Callable[[], Any],
+    checkpointer: Checkpointer | None,
+    desc: str,
+) -> Iterator[tuple[int, Any, dict, float]]:
+    """Train chunk by chunk from `position` to the end of `epochs`; yield a summary per epoch.
+
+    `train_chunk(epoch, first, size)` trains steps [first, first + size) of `epoch` and returns
+    their losses [..., size] on the host. An epoch yields (its number from 1, its mean training
+    loss, `evaluate()`, its training seconds). The checkpointer may save between chunks, and after
+    each yielded epoch has been handled (its metrics written), so that a checkpoint never runs
+    ahead of the metrics; after the last epoch it always saves.
+    """
+    position = dataclasses.replace(position)
+    bar = progress(epochs * steps, desc, initial=position.epoch * steps + position.step)
+    with bar:
+        while position.epoch < epochs:
+            start_time = time.perf_counter() - position.seconds
+            first = 0
+            for size in chunk_sizes(steps, chunk_steps):
+                if first >= position.step:  # chunks already trained before a resume are skipped
+                    losses = train_chunk(position.epoch, first, size)
+                    position.loss_sum = position.loss_sum + losses.sum(-1, dtype=np.float64)
+                    position.step = first + size
+                    position.seconds = time.perf_counter() - start_time
+                    bar.update(size)
+                    if checkpointer and position.step < steps:
+                        global_step = position.epoch * steps + position.step
+                        checkpointer.maybe_save(global_step, get_state, position)
+                first += size
+            yield position.epoch + 1, position.loss_sum / steps, evaluate(), position.seconds
+            position = Position(epoch=position.epoch + 1)
+            if checkpointer:
+                checkpointer.maybe_save(
+                    position.epoch * steps, get_state, position, force=position.epoch == epochs
+                )
+
+
+def check_setup(cfg: TrainConfig, mesh: Mesh, splits: Splits) -> int:
+    """Refuse batch sizes that do not fit the devices or the data; the steps per epoch."""
+    parallel.check_divisible(cfg.batch_size, mesh)
+    parallel.check_divisible(cfg.eval_batch_size, mesh, "train.eval_batch_size")
+    return steps_per_epoch(len(splits.train["label"]), cfg.batch_size)
+
+
 def fit(
-    state: TrainState, splits: Splits, cfg: TrainConfig, mesh: Mesh
+    state: TrainState,
+    splits: Splits,
+    cfg: TrainConfig,
+    mesh: Mesh,
+    *,
+    position: Position | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> Iterator[tuple[TrainState, dict[str, Any]]]:
     """Check the set-up and compile at once; return an iterator that trains one epoch per step.
 
-    Each epoch yields `(state, metrics)`: epoch, train/loss (mean over the epoch's steps),
-    test/loss and test/accuracy on the whole test split, and the wall time of training and of
-    evaluation, compilation excluded. A chunk with a non-finite loss raises DivergedError,
-    naming the steps.
+    Training starts at `position` (a fresh run when None) and may be checkpointed as it goes
+    (see `epoch_loop`). Each epoch yields `(state, metrics)`: epoch, train/loss (mean over the
+    epoch's steps), test/loss and test/accuracy on the whole test split, and the wall time of
+    training and of evaluation, compilation excluded. A chunk with a non-finite loss raises
+    DivergedError, naming the steps and the last good checkpoint.
     """
-    parallel.check_divisible(cfg.batch_size, mesh)
-    parallel.check_divisible(cfg.eval_batch_size, mesh, "train.eval_batch_size")
+    steps = check_setup(cfg, mesh, splits)
     num_examples = len(splits.train["label"])
-    steps = steps_per_epoch(num_examples, cfg.batch_size)
     replicated = parallel.replicated(mesh)
     batch_sharding = parallel.batch_sharding(mesh)
     train, test, state = jax.device_put((splits.train, splits.test, state), replicated)
     _, shuffle_key = root_keys(cfg.seed)
 
+    @functools.lru_cache(maxsize=1)
     def indices(epoch):
         return jax.device_put(
             epoch_indices(shuffle_key, epoch, num_examples, cfg.batch_size), replicated
         )
 
     # Compile ahead of time, so that the epoch times below are pure run time.
-    example_idx = indices(0)
     chunks = {
-        size: train_chunk.lower(state, train, example_idx[:size], batch_sharding).compile()
+        size: train_chunk.lower(state, train, indices(0)[:size], batch_sharding).compile()
         for size in set(chunk_sizes(steps, cfg.chunk_steps))
     }
     eval_fn = evaluate.lower(state, test, cfg.eval_batch_size, batch_sharding).compile()
 
-    def epochs():
+    def train_steps(epoch, first, size):
         nonlocal state
-        for epoch in range(cfg.epochs):
-            idx_SB = indices(epoch)
-            losses = []
-            bar = progress(steps, f"Epoch {epoch + 1}/{cfg.epochs}")
-            start_time = time.perf_counter()
-            for size in chunk_sizes(steps, cfg.chunk_steps):
-                first = len(losses)
-                state, metrics = chunks[size](state, train, idx_SB[first : first + size])
-                losses.extend(jax.device_get(metrics["train/loss"]))
-                _check_finite(losses, first, epoch, steps)
-                bar.update(size)
-            train_seconds = time.perf_counter() - start_time
-            bar.close()
+        state, metrics = chunks[size](state, train, indices(epoch)[first : first + size])
+        losses_S = np.asarray(jax.device_get(metrics["train/loss"]))
+        _check_finite(losses_S, epoch, epoch * steps + first, checkpointer)
+        return losses_S
 
-            start_time = time.perf_counter()
-            test_metrics = jax.device_get(eval_fn(state, test))
+    def test_metrics():
+        start_time = time.perf_counter()
+        metrics = {k: float(v) for k, v in jax.device_get(eval_fn(state, test)).items()}
+        return {**metrics, "test/seconds": time.perf_counter() - start_time}
+
+    def epochs():
+        loop = epoch_loop(
+            epochs=cfg.epochs,
+            steps=steps,
+            chunk_steps=cfg.chunk_steps,
+            position=position or Position(),
+            train_chunk=train_steps,
+            evaluate=test_metrics,
+            get_state=lambda: state,
+            checkpointer=checkpointer,
+            desc="training",
+        )
+        for epoch, loss, metrics, seconds in loop:
             yield (
                 state,
                 {
-                    "epoch": epoch + 1,
-                    "train/loss": float(np.mean(losses)),
-                    **{k: float(v) for k, v in test_metrics.items()},
-                    "train/seconds": train_seconds,
-                    "test/seconds": time.perf_counter() - start_time,
+                    "epoch": epoch,
+                    "train/loss": float(loss),
+                    "test/loss": metrics["test/loss"],
+                    "test/accuracy": metrics["test/accuracy"],
+                    "train/seconds": seconds,
+                    "test/seconds": metrics["test/seconds"],
                 },
             )
 
     return epochs()
 
 
-def _check_finite(losses: list, first: int, epoch: int, steps: int) -> None:
-    bad = [i for i in range(first, len(losses)) if not np.isfinite(losses[i])]
-    if bad:
-        offset = epoch * steps + 1  # global step numbers, counted from 1
+def _check_finite(
+    losses_S: np.ndarray, epoch: int, done: int, checkpointer: Checkpointer | None
+) -> None:
+    """Raise DivergedError if a loss of the chunk that starts after `done` steps is not finite."""
+    bad = np.flatnonzero(~np.isfinite(losses_S))
+    if bad.size:
+        last = checkpointer.latest_step() if checkpointer else None
+        kept = (
+            "no checkpoint was saved"
+            if last is None
+            else (f"the last good checkpoint is step {last} in {checkpointer.directory}")
+        )
         raise DivergedError(
-            f"non-finite training loss in epoch {epoch + 1}, steps {offset + first}-"
-            f"{offset + len(losses) - 1} (first at step {offset + bad[0]}); "
+            f"non-finite training loss in epoch {epoch + 1}, steps {done + 1}-"
+            f"{done + len(losses_S)} (first at step {done + 1 + bad[0]}); {kept}; "
             "try a lower --optim.learning_rate"
         )

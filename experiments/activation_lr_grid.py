@@ -11,14 +11,19 @@ minibatches of 128, softmax cross-entropy, SGD), `seed` (the slides' procedure: 
 step, squared error, no biases) or `seed_exact` (the update the slides' code really applies).
 
 Writes into --workdir: config.json; results.csv (a row per cell and epoch, appended as each
-epoch ends); and at the end results.md (the final table), heatmap.png and curves.png.
+epoch ends); checkpoints/; at the end results.md (the final table), heatmap.png and
+curves.png; and, with --log.tensorboard=True, tensorboard/. Running the same command again
+resumes an interrupted grid from its last checkpoint (see dl_jax/checkpoint.py).
 """
 
 import dataclasses
 from pathlib import Path
 
 from dl_jax import config
-from dl_jax.config import DataConfig, GridConfig
+from dl_jax.config import CheckpointConfig, DataConfig, GridConfig, LogConfig
+
+# Fields a resumed run may change: they do not change its results.
+HARMLESS = ("workdir", "data.dir", "data.tfds_dir", "checkpoint.", "log.", "grid.workers")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +41,8 @@ class Config:
     features: tuple[int, ...] = (128, 64, 10)  # MLP layer widths; the last is the class count
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log: LogConfig = LogConfig()
     workdir: str = "runs/activation_lr_grid"  # where the results go
 
 
@@ -44,40 +51,71 @@ def main(cfg: Config) -> None:
     import jax
     import numpy as np
 
-    from dl_jax import data, metrics, recipes, sweep
+    from dl_jax import checkpoint, data, metrics, recipes, sweep
 
     sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe))
+    if cfg.log.tensorboard:
+        metrics.require_tensorboard()
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
     cells = sweep.grid_cells(cfg.grid)
-    print(f"data: {splits.source}: {len(splits.train['label'])} train, "
-          f"{len(splits.test['label'])} test; {len(cells)} cells, recipe {cfg.recipe}; "
-          f"{jax.devices()[0].platform}")  # fmt: skip
-    epochs = sweep.train_grid(cfg.grid, cfg.recipe, cfg.features, splits, cfg.train.epochs)
+    print(
+        f"data: {splits.source}: {len(splits.train['label'])} train, "
+        f"{len(splits.test['label'])} test; {len(cells)} cells, recipe {cfg.recipe}; "
+        f"{jax.devices()[0].platform}"
+    )
+
+    def init():
+        return sweep.init_grid(cfg.grid, cfg.recipe, cfg.features)
 
     # Everything that can fail on bad input has run; only now touch the work directory.
     workdir = Path(cfg.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    config.write_json(cfg, workdir / "config.json")
-    (workdir / "results.csv").unlink(missing_ok=True)
-    writer = metrics.CsvWriter(workdir / "results.csv", metrics.GRID_COLUMNS)
+    checkpoint.prepare_workdir(workdir, cfg, HARMLESS)
+    results = workdir / "results.csv"
+    with checkpoint.Checkpointer(workdir / "checkpoints", cfg.checkpoint) as checkpointer:
+        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+        state, position, notes = checkpointer.restore_or_init(init, device)
+        for note in notes:
+            print(note)
+        epochs = sweep.train_grid(
+            cfg.grid,
+            cfg.recipe,
+            cfg.features,
+            splits,
+            cfg.train.epochs,
+            state=state,
+            position=position,
+            checkpointer=checkpointer,
+        )
+        metrics.keep_epochs(results, position.epoch)
+        writer = metrics.CsvWriter(results, metrics.GRID_COLUMNS)
+        board = None
+        if cfg.log.tensorboard:
+            board = metrics.TensorBoardWriter(workdir / "tensorboard", position.epoch + 1)
+        for record in epochs:
+            writer.write(metrics.grid_rows(cells, record))
+            if board:
+                board.write(record["epoch"], metrics.grid_scalars(cells, record))
+            best = np.where(record["diverged"], -1, record["test_accuracy"]).argmax()
+            print(
+                f"Epoch {record['epoch']}/{cfg.train.epochs} - {record['seconds']:.1f}s - best: "
+                f"{cells[best].activation} lr {cells[best].learning_rate:g} "
+                f"{100 * record['test_accuracy'][best]:.2f}% - diverged: "
+                f"{int(record['diverged'].sum())}/{len(cells)}",
+                flush=True,
+            )
+        if board:
+            board.close()
 
-    records = []
-    for record in epochs:
-        records.append(record)
-        writer.write(metrics.grid_rows(cells, record))
-        best = np.where(record["diverged"], -1, record["test_accuracy"]).argmax()
-        print(f"Epoch {record['epoch']}/{cfg.train.epochs} - {record['seconds']:.1f}s - best: "
-              f"{cells[best].activation} lr {cells[best].learning_rate:g} "
-              f"{100 * record['test_accuracy'][best]:.2f}% - diverged: "
-              f"{int(record['diverged'].sum())}/{len(cells)}", flush=True)  # fmt: skip
-
+    records = metrics.read_grid_records(results, cells)
     table = metrics.grid_table(cells, records[-1])
     (workdir / "results.md").write_text(table)
     metrics.plot_heatmap(cells, records[-1], workdir / "heatmap.png")
     metrics.plot_grid_curves(cells, records, workdir / "curves.png")
     total = sum(r["seconds"] for r in records)
-    print(f"\n{table}\nTraining took {total:.1f}s for {len(cells)} cells x {len(records)} "
-          f"epochs; results in {workdir}/")  # fmt: skip
+    print(
+        f"\n{table}\nTraining took {total:.1f}s for {len(cells)} cells x {len(records)} "
+        f"epochs; results in {workdir}/"
+    )
 
 
 if __name__ == "__main__":
