@@ -63,8 +63,16 @@ def test_slide_derivatives(name, derivative):
 
 def test_table_names():
     assert set(ACTIVATIONS) == {
-        "sigmoid", "tanh", "relu", "leaky_relu", "softplus", "linear", "softmax", "step", "sign"
-    }  # fmt: skip
+        "sigmoid",
+        "tanh",
+        "relu",
+        "leaky_relu",
+        "softplus",
+        "linear",
+        "softmax",
+        "step",
+        "sign",
+    }
 
 
 def test_unknown_name_lists_valid_ones():

@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+
 from conftest import ROOT
 
 SCRIPT = ROOT / "experiments" / "mnist_mlp.py"
@@ -81,13 +82,21 @@ def test_a_run_writes_config_and_metrics(tmp_path):
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     assert set(records[0]) == {
-        "epoch", "train/loss", "test/loss", "test/accuracy", "train/seconds", "test/seconds"
-    }  # fmt: skip
+        "epoch",
+        "train/loss",
+        "test/loss",
+        "test/accuracy",
+        "train/seconds",
+        "test/seconds",
+    }
     assert records[1]["test/accuracy"] > 0.8  # 2 epochs on 5,000 real images
     assert (tmp_path / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "config.json", "curves.png", "metrics.jsonl"
-    ]  # fmt: skip
+        "checkpoints",
+        "config.json",
+        "curves.png",
+        "metrics.jsonl",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -113,8 +122,13 @@ def test_grid_on_the_sample_writes_every_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "Epoch 2/2 - " in result.stdout and "| relu |" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "config.json", "curves.png", "heatmap.png", "results.csv", "results.md"
-    ]  # fmt: skip
+        "checkpoints",
+        "config.json",
+        "curves.png",
+        "heatmap.png",
+        "results.csv",
+        "results.md",
+    ]
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert rows[0].startswith("optimizer,activation,learning_rate,seed,epoch,train_loss,")
     assert len(rows) == 1 + 45 * 2  # 5 activations x 9 learning rates, 2 epochs
@@ -125,3 +139,65 @@ def test_grid_on_the_sample_writes_every_file(tmp_path):
     assert best > 80  # 2 epochs on 5,000 real images
     for png in ("curves.png", "heatmap.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_workdir_holding_something_else_is_left_alone(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = run("--data.source=sample", f"--workdir={tmp_path}")
+    assert_one_line_error(result, f"--workdir={tmp_path} is not empty and holds no dl_jax run")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+    result = run("--data.source=sample", f"--workdir={tmp_path / 'notes.txt'}")
+    assert_one_line_error(result, "notes.txt is a file, not a directory")
+
+
+def test_resuming_with_a_different_config_is_refused(tmp_path):
+    args = ["--data.source=sample", "--train.epochs=1", f"--workdir={tmp_path}"]
+    assert run(*args).returncode == 0
+    result = run(*args, "--model.activation=tanh", "--train.seed=3")
+    assert_one_line_error(
+        result,
+        "holds a run with a different config (model.activation: "
+        "'relu' -> 'tanh'; train.seed: 0 -> 3); resume it with",
+    )
+    harmless = run(*args, "--checkpoint.every_minutes=1", "--log.tensorboard=True")
+    assert harmless.returncode == 0, harmless.stderr
+    assert "all 1 epochs were already done" in harmless.stdout
+
+
+def test_tensorboard_events(tmp_path):
+    result = run(
+        "--data.source=sample",
+        "--train.epochs=2",
+        "--log.tensorboard=True",
+        f"--workdir={tmp_path}",
+    )
+    assert result.returncode == 0, result.stderr
+    (events,) = (tmp_path / "tensorboard").iterdir()
+    assert events.name.startswith("events.out.tfevents") and events.stat().st_size > 100
+
+
+def test_divergence_through_the_command_line(tmp_path):
+    result = run(
+        "--data.source=sample",
+        "--optim.name=sgd",
+        "--optim.schedule=constant",
+        "--optim.learning_rate=1e30",
+        f"--workdir={tmp_path}",
+    )
+    assert_one_line_error(result, "non-finite training loss in epoch 1, steps 1-")
+    assert "no checkpoint was saved; try a lower --optim.learning_rate" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "arg, message",
+    [
+        (
+            "--checkpoint.max_to_keep=0",
+            "--checkpoint.max_to_keep=0 is invalid: expected an int >= 1",
+        ),
+        ("--checkpoint.every_steps=-5", "expected 0 (off) or more"),
+        ("--log.tensorboard=maybe", "--log.tensorboard=maybe: expected bool"),
+    ],
+)
+def test_bad_checkpoint_and_log_settings(arg, message, tmp_path):
+    assert_one_line_error(run(arg, f"--workdir={tmp_path / 'run'}"), message)

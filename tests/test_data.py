@@ -56,15 +56,20 @@ def corrupt(path: Path, edit):
 @pytest.mark.parametrize(
     "edit, message",
     [
-        (lambda raw: raw[:-1], r"truncated or corrupt IDX file .*train-images-idx3-ubyte.gz: "
-            r"its header says shape \(40, 28, 28\) \(31376 bytes\), the file has 31375"),
+        (
+            lambda raw: raw[:-1],
+            r"truncated or corrupt IDX file .*train-images-idx3-ubyte.gz: "
+            r"its header says shape \(40, 28, 28\) \(31376 bytes\), the file has 31375",
+        ),
         (lambda raw: raw + b"\0", r"the file has 31377 bytes"),
-        (lambda raw: b"\0\0\x08\x01" + raw[4:],
-            r"bad magic number in .*train-images-idx3-ubyte.gz: 0x00000801, expected 0x00000803"),
+        (
+            lambda raw: b"\0\0\x08\x01" + raw[4:],
+            r"bad magic number in .*train-images-idx3-ubyte.gz: 0x00000801, expected 0x00000803",
+        ),
         (lambda raw: raw[:6], r"truncated IDX file .*: 6 bytes, shorter than its header"),
         (lambda raw: b"", r"bad magic number .*: none \(file too short\)"),
     ],
-)  # fmt: skip
+)
 def test_corrupt_images_file(tmp_path, edit, message):
     write_split_files(tmp_path)
     corrupt(tmp_path / "train-images-idx3-ubyte.gz", edit)

@@ -16,8 +16,9 @@ def count(params) -> int:
 def test_slides_linear_classifier():
     # c = f W + b with f = [1, 2]; c1 = 1*3 + 2*4 + 0.5 = 11.5 and c2 = 1*7 + 2*1 + 0.3 = 9.3.
     kernel = jnp.array([[3.0, 7.0], [4.0, 1.0]])  # [in, out]: column j holds class j's weights
-    c = nn.Dense(2).apply({"params": {"kernel": kernel, "bias": jnp.array([0.5, 0.3])}},
-                          jnp.array([[1.0, 2.0]]))  # fmt: skip
+    c = nn.Dense(2).apply(
+        {"params": {"kernel": kernel, "bias": jnp.array([0.5, 0.3])}}, jnp.array([[1.0, 2.0]])
+    )
     np.testing.assert_allclose(c, [[11.5, 9.3]], rtol=1e-6)
 
 

@@ -63,10 +63,16 @@ def test_seed_gradient_is_jax_grad_of_the_squared_error():
         return jnp.sum((jax.nn.softmax(model.apply({"params": p}, x)[0]) - y) ** 2)
 
     # float32: the targets 0.98 * one_hot + 0.01 and a literal 0.99 round differently.
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-8),
-                 jax.grad(recipe_loss)(params), jax.grad(squared_error)(params))  # fmt: skip
-    exact = jax.grad(lambda p: recipes.slide_exact_cost(
-        model.apply({"params": p}, recipes.slide_inputs(image)), label).sum())(params)  # fmt: skip
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-8),
+        jax.grad(recipe_loss)(params),
+        jax.grad(squared_error)(params),
+    )
+    exact = jax.grad(
+        lambda p: recipes.slide_exact_cost(
+            model.apply({"params": p}, recipes.slide_inputs(image)), label
+        ).sum()
+    )(params)
     true = jax.grad(recipe_loss)(params)
     assert not np.allclose(exact["Dense_2"]["kernel"], true["Dense_2"]["kernel"])  # not the same
 

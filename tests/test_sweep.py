@@ -21,8 +21,12 @@ def column(records, key, i):
 
 
 def test_cells_are_in_grid_order():
-    grid = GridConfig(activations=("tanh", "relu"), learning_rates=(0.1, 1.0), seeds=(0, 1),
-                      optimizers=("sgd", "adam"))  # fmt: skip
+    grid = GridConfig(
+        activations=("tanh", "relu"),
+        learning_rates=(0.1, 1.0),
+        seeds=(0, 1),
+        optimizers=("sgd", "adam"),
+    )
     cells = sweep.grid_cells(grid)
     assert len(cells) == 2 * 2 * 2 * 2
     assert cells[0] == sweep.Cell("sgd", "tanh", 0.1, 0)

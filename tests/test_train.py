@@ -11,9 +11,12 @@ from dl_jax.models import MLP
 
 def make_state(loss_fn=losses.softmax_cross_entropy, name="adam", learning_rate=1e-3, seed=0):
     return train.create_train_state(
-        MLP((32, 10), "relu"), optim.make_optimizer(name, learning_rate), loss_fn,
-        train.root_keys(seed)[0], jnp.zeros((1, 28, 28, 1)),
-    )  # fmt: skip
+        MLP((32, 10), "relu"),
+        optim.make_optimizer(name, learning_rate),
+        loss_fn,
+        train.root_keys(seed)[0],
+        jnp.zeros((1, 28, 28, 1)),
+    )
 
 
 def batch_of(split, n=64):
@@ -61,8 +64,11 @@ def test_scan_equals_an_unrolled_loop(small):
         looped, m = train.train_step(looped, jax.tree.map(lambda x, i=idx_B: x[i], data))
         looped_losses.append(m["train/loss"])
     np.testing.assert_allclose(metrics["train/loss"], looped_losses, rtol=1e-6)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-                 scanned.params, looped.params)  # fmt: skip
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+        scanned.params,
+        looped.params,
+    )
 
 
 def test_evaluate_pads_and_masks_the_last_batch(small):
@@ -84,11 +90,14 @@ def fit_once(splits, num_devices, **cfg):
 
 def test_eight_devices_give_the_one_device_result(small):
     assert len(jax.devices()) == 8  # conftest's simulated devices
-    (one_state, one), = fit_once(small, 1, chunk_steps=7)  # fmt: skip
-    (eight_state, eight), = fit_once(small, 8, chunk_steps=7)  # fmt: skip
+    ((one_state, one),) = fit_once(small, 1, chunk_steps=7)
+    ((eight_state, eight),) = fit_once(small, 8, chunk_steps=7)
     assert eight_state.params["Dense_0"]["kernel"].sharding.mesh.devices.size == 8
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6),
-                 one_state.params, eight_state.params)  # fmt: skip
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6),
+        one_state.params,
+        eight_state.params,
+    )
     for key in ("train/loss", "test/loss", "test/accuracy"):
         assert eight[key] == pytest.approx(one[key], rel=1e-5)
 
@@ -110,8 +119,11 @@ def test_non_finite_loss_stops_the_run_naming_the_steps(small):
     state = make_state(nan_after_step_one, name="sgd", learning_rate=1e30)
     cfg = TrainConfig(epochs=2, batch_size=64, chunk_steps=5)
     epochs = train.fit(state, small, cfg, parallel.make_mesh(1))
-    with pytest.raises(DivergedError, match=r"non-finite training loss in epoch 1, steps 1-5 "
-                                            r"\(first at step [12]\); try a lower"):  # fmt: skip
+    with pytest.raises(
+        DivergedError,
+        match=r"non-finite training loss in epoch 1, steps 1-5 \(first at step [12]\); "
+        r"no checkpoint was saved; try a lower --optim.learning_rate",
+    ):
         next(epochs)
 
 
@@ -129,8 +141,11 @@ def test_full_mnist_one_epoch(mnist_dir):
 
     splits = data.load(idx_dir=mnist_dir)
     state = train.create_train_state(
-        MLP((128, 64, 10), "relu"), optim.make_optimizer("adam", 1e-3),
-        losses.softmax_cross_entropy, train.root_keys(0)[0], jnp.zeros((1, 28, 28, 1)),
-    )  # fmt: skip
+        MLP((128, 64, 10), "relu"),
+        optim.make_optimizer("adam", 1e-3),
+        losses.softmax_cross_entropy,
+        train.root_keys(0)[0],
+        jnp.zeros((1, 28, 28, 1)),
+    )
     ((_, record),) = train.fit(state, splits, TrainConfig(epochs=1), parallel.make_mesh(1))
     assert record["test/accuracy"] > 0.945  # 95.2% measured

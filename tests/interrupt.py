@@ -1,0 +1,47 @@
+"""Run an experiment script and stop it at an exact point: a test helper, not a test.
+
+    python tests/interrupt.py KIND:N experiments/mnist_mlp.py --workdir=... [args]
+
+The training loop offers the checkpointer every chunk boundary (`Checkpointer.maybe_save`);
+this wrapper counts them, and the saves, and at the N-th one of KIND:
+- boundary: SIGKILL before anything is saved there;
+- after_save: SIGKILL once that save is complete on disk;
+- during_save: SIGKILL while that save is being written (it is asynchronous);
+- sigterm: send SIGTERM to itself, as a preempting scheduler would, then carry on.
+"""
+
+import os
+import runpy
+import signal
+import sys
+
+from dl_jax.checkpoint import Checkpointer
+
+kind, n = sys.argv[1].split(":")
+n = int(n)
+counts = {"boundary": 0, "save": 0}
+real_maybe_save, real_save = Checkpointer.maybe_save, Checkpointer.save
+
+
+def maybe_save(self, *args, **kwargs):
+    counts["boundary"] += 1
+    if counts["boundary"] == n and kind == "boundary":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if counts["boundary"] == n and kind == "sigterm":
+        os.kill(os.getpid(), signal.SIGTERM)
+    return real_maybe_save(self, *args, **kwargs)
+
+
+def save(self, *args, **kwargs):
+    counts["save"] += 1
+    real_save(self, *args, **kwargs)
+    if counts["save"] == n and kind == "during_save":
+        os.kill(os.getpid(), signal.SIGKILL)
+    if counts["save"] == n and kind == "after_save":
+        self._manager.wait_until_finished()
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+Checkpointer.maybe_save, Checkpointer.save = maybe_save, save
+script, sys.argv = sys.argv[2], sys.argv[2:]
+runpy.run_path(script, run_name="__main__")

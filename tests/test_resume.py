@@ -1,0 +1,166 @@
+"""Runs killed at chosen points and resumed end bit-identical to runs that were never stopped.
+
+Each run is a subprocess, started as a user starts it; `tests/interrupt.py` stops it at the
+N-th chunk boundary or checkpoint save. Resuming is running the same command again.
+"""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from conftest import ROOT
+
+MLP = ROOT / "experiments" / "mnist_mlp.py"
+GRID = ROOT / "experiments" / "activation_lr_grid.py"
+INTERRUPT = ROOT / "tests" / "interrupt.py"
+# 5,000 images in batches of 64: 78 steps an epoch, in chunks of 20, 20, 20 and 18. With a save
+# at every chunk boundary, boundaries 1-4 are epoch 1 (4 is its end, after its metrics line).
+MLP_ARGS = [
+    "--data.source=sample",
+    "--train.epochs=3",
+    "--train.batch_size=64",
+    "--train.chunk_steps=20",
+    "--model.features=(64, 10)",
+    "--checkpoint.every_steps=1",
+]
+# 4 cells; 39 steps of 128 an epoch, in chunks of 10, 10, 10 and 9; boundaries 1-4 are epoch 1.
+GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--grid.activations=tanh,relu",
+             "--grid.learning_rates=(0.1, 1.0)", "--grid.chunk_examples=1280",
+             "--checkpoint.every_steps=1"]  # fmt: skip
+
+
+def run(script, args, workdir, interrupt=None):
+    prefix = [str(INTERRUPT), interrupt] if interrupt else []
+    command = [sys.executable, *prefix, str(script), *args, f"--workdir={workdir}"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def final_state(workdir):
+    with ocp.CheckpointManager((workdir / "checkpoints").absolute()) as manager:
+        step = manager.latest_step()
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    return step, restored.state
+
+
+def metrics_without_times(workdir):
+    if (workdir / "metrics.jsonl").exists():
+        records = [
+            json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()
+        ]
+        return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in records]
+    rows = list(csv.DictReader((workdir / "results.csv").read_text().splitlines()))
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def assert_same_results(workdir, reference):
+    step, state = final_state(workdir)
+    reference_step, reference_state = final_state(reference)
+    assert step == reference_step
+    same = jax.tree.map(lambda a, b: np.array_equal(a, b), state, reference_state)
+    assert all(jax.tree.leaves(same)), "final parameters differ"
+    assert metrics_without_times(workdir) == metrics_without_times(reference)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted runs of the two experiments."""
+    paths = {}
+    for name, script, args in (("mlp", MLP, MLP_ARGS), ("grid", GRID, GRID_ARGS)):
+        paths[name] = tmp_path_factory.mktemp(f"reference_{name}")
+        result = run(script, args, paths[name])
+        assert result.returncode == 0, result.stderr
+    return paths
+
+
+KILL_POINTS = {
+    "boundary:1": "before the first save",
+    "after_save:2": "mid-epoch, after a save",
+    "during_save:6": "during a save (mid-epoch 2)",
+    "boundary:4": "after an epoch's metrics, before its checkpoint",
+    "after_save:10": "in the last epoch",
+}
+
+
+@pytest.mark.parametrize("interrupt", KILL_POINTS)
+def test_killed_single_run_resumes_bit_identical(interrupt, reference, tmp_path):
+    killed = run(MLP, MLP_ARGS, tmp_path, interrupt)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if interrupt.startswith("during_save"):  # the save in flight left its temporary folder
+        assert list((tmp_path / "checkpoints").glob("*.orbax-checkpoint-tmp*"))
+    resumed = run(MLP, MLP_ARGS, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert ("resuming from step" in resumed.stdout) == (interrupt != "boundary:1")
+    assert_same_results(tmp_path, reference["mlp"])
+
+
+@pytest.mark.parametrize("interrupt", ["boundary:1", "after_save:2", "during_save:3",
+                                       "boundary:4", "after_save:6"])  # fmt: skip
+def test_killed_grid_resumes_bit_identical(interrupt, reference, tmp_path):
+    killed = run(GRID, GRID_ARGS, tmp_path, interrupt)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run(GRID, GRID_ARGS, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_results(tmp_path, reference["grid"])
+    assert (tmp_path / "results.md").exists() and (tmp_path / "heatmap.png").exists()
+
+
+def test_sigterm_saves_stops_cleanly_and_resumes(reference, tmp_path):
+    stopped = run(MLP, MLP_ARGS, tmp_path, "sigterm:6")  # mid-epoch 2
+    assert stopped.returncode == 143, stopped.stderr
+    (line,) = stopped.stderr.strip().splitlines()[-1:]
+    assert line.startswith("stopped: SIGTERM received; saved step 118 (epoch 2, 40 steps into it)")
+    assert "Traceback" not in stopped.stderr
+    assert final_state(tmp_path)[0] == 118
+    resumed = run(MLP, MLP_ARGS, tmp_path)
+    assert "resuming from step 118" in resumed.stdout
+    assert_same_results(tmp_path, reference["mlp"])
+
+
+def test_sigterm_from_outside(tmp_path):
+    """A real SIGTERM from another process, while training: saved, stopped, resumed."""
+    args = ["--data.source=sample", "--train.epochs=40", "--checkpoint.every_minutes=0"]
+    command = [sys.executable, str(MLP), *args, f"--workdir={tmp_path}"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in process.stdout:  # wait until it trains
+        if line.startswith("Epoch 2/40"):
+            process.send_signal(signal.SIGTERM)
+            break
+    assert process.wait(timeout=120) == 143
+    assert "stopped: SIGTERM received; saved step" in process.stderr.read()
+    resumed = run(MLP, args, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    epochs = [r["epoch"] for r in metrics_without_times(tmp_path)]
+    assert epochs == list(range(1, 41))  # every epoch exactly once
+
+
+def test_corrupt_newest_checkpoint_falls_back(reference, tmp_path):
+    killed = run(MLP, MLP_ARGS, tmp_path, "after_save:7")
+    assert killed.returncode == -signal.SIGKILL
+    newest = tmp_path / "checkpoints" / "138"  # the 7th save: epoch 2, 60 steps into it
+    data_files = sorted(newest.rglob("d/*"), key=lambda p: p.stat().st_size)
+    damaged = bytearray(data_files[-1].read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF  # one flipped byte: restores without error, wrong values
+    data_files[-1].write_bytes(bytes(damaged))
+    resumed = run(MLP, MLP_ARGS, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "warning: checkpoint step 138" in resumed.stdout and "checksum" in resumed.stdout
+    assert "resuming from step 118" in resumed.stdout
+    assert_same_results(tmp_path, reference["mlp"])
+
+
+def test_unreadable_checkpoints_fail_with_one_line(tmp_path):
+    killed = run(MLP, MLP_ARGS, tmp_path, "after_save:1")
+    assert killed.returncode == -signal.SIGKILL
+    for path in (tmp_path / "checkpoints" / "20").rglob("d/*"):
+        path.write_bytes(path.read_bytes()[:10])  # truncated
+    result = run(MLP, MLP_ARGS, tmp_path)
+    assert result.returncode == 2
+    (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
+    assert f"no readable checkpoint in {tmp_path / 'checkpoints'}" in line
