@@ -43,8 +43,11 @@ def main(cfg: Config) -> None:
             grid = GridConfig(cells_per_pass=per_pass, workers=workers)
             (record,) = sweep.train_grid(grid, recipe, (128, 64, 10), splits, epochs=1)
             per_cell_step = record["seconds"] / cells / steps
-            print(f"{recipe:11s} {name:36s} {record['seconds']:7.1f} s/epoch "
-                  f"{1e6 * per_cell_step:9.1f} us per cell-step", flush=True)  # fmt: skip
+            print(
+                f"{recipe:11s} {name:36s} {record['seconds']:7.1f} s/epoch "
+                f"{1e6 * per_cell_step:9.1f} us per cell-step",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -79,18 +79,27 @@ def main(cfg: Config) -> dict:
         "cells": cells,
         "recipe": cfg.recipe,
         "grid_epoch_seconds": record["seconds"],
-        "seconds_per_cell_epoch": {"numpy, 1 process": numpy_one,
-                                   "numpy, 2 processes": numpy_two, "dl_jax grid": ours},
-        "microseconds_per_cell_step": {"numpy, 1 process": 1e6 * one,
-                                       "numpy, 2 processes": 1e6 * two / 2,
-                                       "dl_jax grid": 1e6 * ours / steps_per_epoch},
-    }  # fmt: skip
-    print(f"one-example SGD steps, MNIST 784-128-64-10; dl_jax: {cells} cells, {cfg.recipe}, "
-          f"one epoch in {record['seconds']:.1f}s")  # fmt: skip
+        "seconds_per_cell_epoch": {
+            "numpy, 1 process": numpy_one,
+            "numpy, 2 processes": numpy_two,
+            "dl_jax grid": ours,
+        },
+        "microseconds_per_cell_step": {
+            "numpy, 1 process": 1e6 * one,
+            "numpy, 2 processes": 1e6 * two / 2,
+            "dl_jax grid": 1e6 * ours / steps_per_epoch,
+        },
+    }
+    print(
+        f"one-example SGD steps, MNIST 784-128-64-10; dl_jax: {cells} cells, {cfg.recipe}, "
+        f"one epoch in {record['seconds']:.1f}s"
+    )
     print(f"{'':22s}{'s / cell-epoch':>16s}{'us / cell-step':>16s}{'dl_jax speed-up':>17s}")
     for name, seconds in results["seconds_per_cell_epoch"].items():
-        print(f"{name:22s}{seconds:16.2f}{1e6 * seconds / steps_per_epoch:16.1f}"
-              f"{seconds / ours:16.1f}x")  # fmt: skip
+        print(
+            f"{name:22s}{seconds:16.2f}{1e6 * seconds / steps_per_epoch:16.1f}"
+            f"{seconds / ours:16.1f}x"
+        )
     if cfg.out:
         Path(cfg.out).write_text(json.dumps(results, indent=2) + "\n")
     return results

@@ -33,9 +33,12 @@ def dl_jax_run(splits, schedule: str, seed: int, epochs: int) -> list[dict]:
     steps = train.steps_per_epoch(len(splits.train["label"]), 128)
     tx = optim.make_optimizer("adam", 1e-3, schedule, total_steps=steps * epochs)
     state = train.create_train_state(
-        MLP((128, 64, 10), "relu"), tx, losses.softmax_cross_entropy,
-        train.root_keys(seed)[0], train.scale_images(splits.train["image"][:1]),
-    )  # fmt: skip
+        MLP((128, 64, 10), "relu"),
+        tx,
+        losses.softmax_cross_entropy,
+        train.root_keys(seed)[0],
+        train.scale_images(splits.train["image"][:1]),
+    )
     cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
     return [record for _, record in train.fit(state, splits, cfg, parallel.make_mesh(1))]
 
@@ -63,8 +66,10 @@ def main(cfg: Config) -> dict:
     print(f"{'':22s}{'mean':>8s}{'std':>8s}{'min':>8s}{'max':>8s}   per seed")
     for name, accs in final.items():
         a = 100 * np.asarray(accs)
-        print(f"{name:22s}{a.mean():8.2f}{a.std():8.2f}{a.min():8.2f}{a.max():8.2f}   "
-              + " ".join(f"{x:.2f}" for x in a))  # fmt: skip
+        print(
+            f"{name:22s}{a.mean():8.2f}{a.std():8.2f}{a.min():8.2f}{a.max():8.2f}   "
+            + " ".join(f"{x:.2f}" for x in a)
+        )
     if cfg.out:
         Path(cfg.out).write_text(json.dumps({"final": final, "runs": runs}, indent=1) + "\n")
     return final
