@@ -329,7 +329,7 @@ def train_grid(
                 )
                 return np.concatenate(list(pool.map(run, groups)))
 
-            def evaluate():
+            def test_metrics():
                 run = functools.partial(_Group.evaluate, test_data=test_data)
                 return {
                     "test_accuracy": np.concatenate(list(pool.map(run, groups))),
@@ -341,8 +341,8 @@ def train_grid(
                 steps=steps,
                 chunk_steps=chunk_steps,
                 position=position or Position(),
-                train_chunk=train_steps,
-                evaluate=evaluate,
+                train_steps=train_steps,
+                test_metrics=test_metrics,
                 get_state=grid_state,
                 checkpointer=checkpointer,
                 desc=f"{len(cells)} cells",

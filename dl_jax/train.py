@@ -145,19 +145,19 @@ def epoch_loop(
     steps: int,
     chunk_steps: int,
     position: Position,
-    train_chunk: Callable[[int, int, int], np.ndarray],
-    evaluate: Callable[[], dict],
+    train_steps: Callable[[int, int, int], np.ndarray],
+    test_metrics: Callable[[], dict],
     get_state: Callable[[], Any],
     checkpointer: Checkpointer | None,
     desc: str,
 ) -> Iterator[tuple[int, Any, dict, float]]:
     """Train chunk by chunk from `position` to the end of `epochs`; yield a summary per epoch.
 
-    `train_chunk(epoch, first, size)` trains steps [first, first + size) of `epoch` and returns
+    `train_steps(epoch, first, size)` trains steps [first, first + size) of `epoch` and returns
     their losses [..., size] on the host. An epoch yields (its number from 1, its mean training
-    loss, `evaluate()`, its training seconds). The checkpointer may save between chunks, and after
-    each yielded epoch has been handled (its metrics written), so that a checkpoint never runs
-    ahead of the metrics; after the last epoch it always saves.
+    loss, `test_metrics()`, its training seconds). The checkpointer may save between chunks, and
+    after each yielded epoch has been handled (its metrics written), so that a checkpoint never
+    runs ahead of the metrics; after the last epoch it always saves.
     """
     position = dataclasses.replace(position)
     bar = progress(epochs * steps, desc, initial=position.epoch * steps + position.step)
@@ -167,7 +167,7 @@ def epoch_loop(
             first = 0
             for size in chunk_sizes(steps, chunk_steps):
                 if first >= position.step:  # chunks already trained before a resume are skipped
-                    losses = train_chunk(position.epoch, first, size)
+                    losses = train_steps(position.epoch, first, size)
                     position.loss_sum = position.loss_sum + losses.sum(-1, dtype=np.float64)
                     position.step = first + size
                     position.seconds = time.perf_counter() - start_time
@@ -176,7 +176,7 @@ def epoch_loop(
                         global_step = position.epoch * steps + position.step
                         checkpointer.maybe_save(global_step, get_state, position)
                 first += size
-            yield position.epoch + 1, position.loss_sum / steps, evaluate(), position.seconds
+            yield position.epoch + 1, position.loss_sum / steps, test_metrics(), position.seconds
             position = Position(epoch=position.epoch + 1)
             if checkpointer:
                 checkpointer.maybe_save(
@@ -246,8 +246,8 @@ def fit(
             steps=steps,
             chunk_steps=cfg.chunk_steps,
             position=position or Position(),
-            train_chunk=train_steps,
-            evaluate=test_metrics,
+            train_steps=train_steps,
+            test_metrics=test_metrics,
             get_state=lambda: state,
             checkpointer=checkpointer,
             desc="training",
@@ -255,14 +255,7 @@ def fit(
         for epoch, loss, metrics, seconds in loop:
             yield (
                 state,
-                {
-                    "epoch": epoch,
-                    "train/loss": float(loss),
-                    "test/loss": metrics["test/loss"],
-                    "test/accuracy": metrics["test/accuracy"],
-                    "train/seconds": seconds,
-                    "test/seconds": metrics["test/seconds"],
-                },
+                {"epoch": epoch, "train/loss": float(loss), **metrics, "train/seconds": seconds},
             )
 
     return epochs()
