@@ -39,6 +39,7 @@ import orbax.checkpoint as ocp
 from dl_jax import config
 from dl_jax.config import CheckpointConfig
 from dl_jax.errors import CheckpointError, ConfigError, Preempted
+from dl_jax.metrics import replacing
 
 
 @dataclasses.dataclass
@@ -227,4 +228,5 @@ def prepare_workdir(workdir: Path, cfg, harmless: tuple[str, ...]) -> None:
                 "resume it with its own values, or choose another --workdir"
             )
     workdir.mkdir(parents=True, exist_ok=True)
-    config.write_json(cfg, saved_path)
+    with replacing(saved_path) as tmp:  # the full resolved config, as every run records it
+        tmp.write_text(json.dumps(config.to_dict(cfg), indent=2) + "\n")

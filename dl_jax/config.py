@@ -21,7 +21,6 @@ import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 from dl_jax.errors import ConfigError, DLJaxError, Preempted
@@ -230,13 +229,6 @@ def parse_overrides(cfg, argv: Sequence[str]):
 def to_dict(cfg) -> dict:
     """The config as plain JSON-ready data."""
     return dataclasses.asdict(cfg)
-
-
-def write_json(cfg, path: Path) -> None:
-    """Write the fully resolved config, as every run does into its work directory (atomically)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(to_dict(cfg), indent=2) + "\n")
-    tmp.replace(path)
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -215,17 +215,18 @@ def _from_tfds(name: str, tfds_dir: str | Path | None) -> Splits:
             "image": np.stack([ex["image"] for ex in examples]).astype(np.uint8),
             "label": np.asarray([ex["label"] for ex in examples], np.int32),
         }
-        _save_npz_atomically(cache, splits[split])
+        _save_npz(cache, splits[split])
     return Splits(splits["train"], splits["test"], f"TFDS {name} in {where}")
 
 
-def _save_npz_atomically(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_suffix(".tmp.npz")
+def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    from dl_jax.metrics import replacing
+
     try:
-        np.savez(tmp, **arrays)
-        tmp.replace(path)
+        with replacing(path) as tmp:
+            np.savez(tmp, **arrays)
     except OSError:  # a read-only data dir only costs the cache
-        tmp.unlink(missing_ok=True)
+        pass
 
 
 def _prepare_tfds(name: str, tfds_dir: str | Path | None, idx_dir: Path | None) -> None:

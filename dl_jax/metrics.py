@@ -1,6 +1,7 @@
 """What a run reports: a JSON-lines metrics file, a Keras-like line per epoch, a progress bar,
 and plots."""
 
+import contextlib
 import csv
 import io
 import json
@@ -13,6 +14,19 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dl_jax.errors import ConfigError
+
+
+@contextlib.contextmanager
+def replacing(path: Path):
+    """Write to a temporary file beside `path`, which replaces `path` only when the block ends
+    without error: a crash never leaves a half-written file. The name keeps `path`'s suffix."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 class JsonlWriter:
@@ -49,9 +63,8 @@ def keep_epochs(path: Path, epochs: int) -> None:
         ]
     else:
         kept = [line for line in lines if json.loads(line)["epoch"] <= epochs]
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text("".join(kept))
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        tmp.write_text("".join(kept))
 
 
 def progress(total: int, desc: str, initial: int = 0) -> tqdm:
@@ -100,10 +113,8 @@ def plot_history(records: list[dict], path: Path) -> None:
 
 
 def _save(fig, path: Path) -> None:
-    """Write a figure as PNG atomically: a crash never leaves half an image."""
-    tmp = Path(path).with_suffix(".tmp.png")
-    fig.savefig(tmp, dpi=120)
-    tmp.replace(path)
+    with replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
 
 
 class CsvWriter:

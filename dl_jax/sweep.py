@@ -93,7 +93,7 @@ def grid_cells(grid: GridConfig) -> list[Cell]:
 def check_grid(grid: GridConfig, recipe: Recipe) -> None:
     """Refuse names that are unknown, or optimizers that the recipe does not train with."""
     for name in grid.activations:
-        MLP(activation=name)  # an unknown name fails here, listing the valid ones
+        activations.get_activation(name)  # an unknown name fails here, listing the valid ones
     for name in grid.optimizers:
         if name not in optim.OPTIMIZERS:
             raise unknown_name("optimizer", name, optim.OPTIMIZERS)

@@ -108,7 +108,8 @@ def main(cfg: Config) -> None:
 
     records = metrics.read_grid_records(results, cells)
     table = metrics.grid_table(cells, records[-1])
-    (workdir / "results.md").write_text(table)
+    with metrics.replacing(workdir / "results.md") as tmp:
+        tmp.write_text(table)
     metrics.plot_heatmap(cells, records[-1], workdir / "heatmap.png")
     metrics.plot_grid_curves(cells, records, workdir / "curves.png")
     total = sum(r["seconds"] for r in records)
