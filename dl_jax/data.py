@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from dl_jax.errors import DataError, unknown_name
+from dl_jax.metrics import replacing
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10
@@ -220,8 +221,6 @@ def _from_tfds(name: str, tfds_dir: str | Path | None) -> Splits:
 
 
 def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    from dl_jax.metrics import replacing
-
     try:
         with replacing(path) as tmp:
             np.savez(tmp, **arrays)
