@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import io
+import logging
 import socket
 import threading
 import urllib.parse
@@ -198,6 +199,11 @@ def _from_tfds(name: str, tfds_dir: str | Path | None) -> Splits:
     where = Path(tfds_dir or tfds.core.constants.DATA_DIR)
     splits = {}
     for split in SPLITS:
+        if not (where / name).is_dir():
+            raise DataError(f"TFDS copy at {where / name} (no such folder)")
+        absl_logger = logging.getLogger("absl")  # TFDS warns there about half-prepared folders
+        level = absl_logger.level
+        absl_logger.setLevel(logging.ERROR)
         try:
             ds = tfds.data_source(name, split=split, data_dir=tfds_dir, download=False)
         except Exception as e:  # TFDS raises several types for "not prepared" (or not array_record)
@@ -205,6 +211,8 @@ def _from_tfds(name: str, tfds_dir: str | Path | None) -> Splits:
                 f"TFDS copy at {where / name} (not prepared in the array_record "
                 f"format: {type(e).__name__})"
             ) from None
+        finally:
+            absl_logger.setLevel(level)
         cache = Path(ds.dataset_info.data_dir) / f"dl_jax-{split}.npz"
         if cache.exists():
             with np.load(cache) as f:

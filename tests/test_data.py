@@ -131,9 +131,17 @@ def test_offline_with_no_data_fails_fast_naming_every_place(tmp_path, monkeypatc
     message = str(error.value)
     assert time.perf_counter() - start < 10
     assert f"IDX folder {tmp_path / 'debian'} (absent)" in message
-    assert f"TFDS copy at {tmp_path / 'tfds' / 'fashion_mnist'}" in message
+    assert f"TFDS copy at {tmp_path / 'tfds' / 'fashion_mnist'} (no such folder)" in message
     assert "TFDS download (no network: fashion-mnist" in message
     assert "--data.dir=PATH" in message and "--data.source=sample" in message
+
+
+def test_a_half_prepared_tfds_folder_is_named_without_tfds_warnings(tmp_path, monkeypatch, capfd):
+    monkeypatch.setattr(data, "_reachable", lambda url: False)
+    (tmp_path / "mnist" / "3.0.1").mkdir(parents=True)
+    with pytest.raises(DataError, match="mnist .not prepared in the array_record format"):
+        data.load("mnist", source="tfds", tfds_dir=tmp_path)
+    assert "WARNING" not in capfd.readouterr().err
 
 
 def test_auto_uses_the_system_folder(tmp_path, monkeypatch):
