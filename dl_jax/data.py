@@ -197,10 +197,10 @@ def _from_tfds(name: str, tfds_dir: str | Path | None) -> Splits:
     import tensorflow_datasets as tfds
 
     where = Path(tfds_dir or tfds.core.constants.DATA_DIR)
+    if not (where / name).is_dir():
+        raise DataError(f"TFDS copy at {where / name} (no such folder)")
     splits = {}
     for split in SPLITS:
-        if not (where / name).is_dir():
-            raise DataError(f"TFDS copy at {where / name} (no such folder)")
         absl_logger = logging.getLogger("absl")  # TFDS warns there about half-prepared folders
         level = absl_logger.level
         absl_logger.setLevel(logging.ERROR)
