@@ -25,7 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from dl_jax import losses
+from dl_jax import losses, optim
 from dl_jax.errors import unknown_name
 from dl_jax.train import scale_images
 
@@ -109,7 +109,7 @@ RECIPES = {
         losses.softmax_cross_entropy,
         scale_images,
         modern_init,
-        ("sgd", "momentum", "adagrad", "rmsprop", "adam"),
+        tuple(optim.OPTIMIZERS),
     ),
 }
 

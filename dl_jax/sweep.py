@@ -40,6 +40,7 @@ from dl_jax.checkpoint import Checkpointer, Position
 from dl_jax.config import GridConfig
 from dl_jax.data import Splits
 from dl_jax.errors import ConfigError, unknown_name
+from dl_jax.losses import accuracy
 from dl_jax.models import MLP
 from dl_jax.recipes import Recipe, get_recipe
 
@@ -152,7 +153,7 @@ def _evaluate_cell(cell: CellState, test, program: Program) -> jax.Array:
     recipe = get_recipe(program.recipe)
     x = recipe.preprocess(test["image"])
     logits_NK = _model(cell, program, recipe).apply({"params": cell.params}, x)
-    return (logits_NK.argmax(-1) == test["label"]).mean()
+    return accuracy(logits_NK, test["label"]).mean()
 
 
 def _map_cells(fn, cells: CellState, cells_per_pass: int):
