@@ -39,7 +39,7 @@ import orbax.checkpoint as ocp
 from dl_jax import config
 from dl_jax.config import CheckpointConfig
 from dl_jax.errors import CheckpointError, ConfigError, Preempted
-from dl_jax.metrics import replacing
+from dl_jax.files import replacing
 
 
 @dataclasses.dataclass

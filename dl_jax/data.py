@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from dl_jax.errors import DataError, unknown_name
-from dl_jax.metrics import replacing
+from dl_jax.files import replacing
 
 IMAGE_SHAPE = (28, 28)
 NUM_CLASSES = 10

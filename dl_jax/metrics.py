@@ -1,7 +1,6 @@
 """What a run reports: a JSON-lines metrics file, a Keras-like line per epoch, a progress bar,
 and plots."""
 
-import contextlib
 import csv
 import io
 import json
@@ -14,19 +13,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from dl_jax.errors import ConfigError
-
-
-@contextlib.contextmanager
-def replacing(path: Path):
-    """Write to a temporary file beside `path`, which replaces `path` only when the block ends
-    without error: a crash never leaves a half-written file. The name keeps `path`'s suffix."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+from dl_jax.files import replacing
 
 
 class JsonlWriter:

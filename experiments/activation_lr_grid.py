@@ -51,7 +51,7 @@ def main(cfg: Config) -> None:
     import jax
     import numpy as np
 
-    from dl_jax import checkpoint, data, metrics, recipes, sweep
+    from dl_jax import checkpoint, data, files, metrics, recipes, sweep
 
     sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe))
     if cfg.log.tensorboard:
@@ -108,7 +108,7 @@ def main(cfg: Config) -> None:
 
     records = metrics.read_grid_records(results, cells)
     table = metrics.grid_table(cells, records[-1])
-    with metrics.replacing(workdir / "results.md") as tmp:
+    with files.replacing(workdir / "results.md") as tmp:
         tmp.write_text(table)
     metrics.plot_heatmap(cells, records[-1], workdir / "heatmap.png")
     metrics.plot_grid_curves(cells, records, workdir / "curves.png")
