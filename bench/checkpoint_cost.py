@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from dl_jax import config
+from dl_jax import cli
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,4 +93,4 @@ def main(cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    config.run(main, Config(), __doc__)
+    cli.run(main, Config(), __doc__)

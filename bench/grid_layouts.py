@@ -13,7 +13,7 @@ images; minibatch steps (`modern`) use the whole training set.
 import dataclasses
 import os
 
-from dl_jax import config
+from dl_jax import cli
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,4 +51,4 @@ def main(cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    config.run(main, Config(), __doc__)
+    cli.run(main, Config(), __doc__)

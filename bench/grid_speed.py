@@ -19,7 +19,7 @@ import os
 import time
 from pathlib import Path
 
-from dl_jax import config
+from dl_jax import cli
 from dl_jax.config import GridConfig
 
 
@@ -106,4 +106,4 @@ def main(cfg: Config) -> dict:
 
 
 if __name__ == "__main__":
-    config.run(main, Config(), __doc__)
+    cli.run(main, Config(), __doc__)

@@ -11,7 +11,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from dl_jax import config
+from dl_jax import cli
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,4 +76,4 @@ def main(cfg: Config) -> dict:
 
 
 if __name__ == "__main__":
-    config.run(main, Config(), __doc__)
+    cli.run(main, Config(), __doc__)

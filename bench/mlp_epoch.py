@@ -16,7 +16,7 @@ import json
 import time
 from pathlib import Path
 
-from dl_jax import config
+from dl_jax import cli
 
 FEATURES = (128, 64, 10)
 
@@ -162,4 +162,4 @@ def main(cfg: Config) -> dict:
 
 
 if __name__ == "__main__":
-    config.run(main, Config(), __doc__)
+    cli.run(main, Config(), __doc__)

@@ -9,22 +9,26 @@ fresh. The same command line therefore starts a run and resumes it.
   epoch has gathered so far. Saves happen only between compiled chunks, so a resumed run takes
   exactly the steps of an uninterrupted one and ends bit-identical to it.
 - When: every `every_steps` steps, once `every_minutes` have passed since the last save, after
-  the last epoch, and on SIGTERM (the preemption signal) at the next chunk boundary, after which
-  `Preempted` is raised. With several hosts (`jax.distributed`), orbax's preemption sync point
-  decides instead.
+  the last epoch, and on SIGTERM (the preemption signal) or SIGINT (Ctrl-C) at the next chunk
+  boundary, after which `Stopped` is raised; a second Ctrl-C stops at once, without saving.
+  With several hosts (`jax.distributed`), orbax's preemption sync point decides instead.
 - Crash safety: orbax writes each step into a temporary folder and renames it when complete, so
   a half-written step is never taken (and its folder is removed at the next start). A sha256 of
   the state, saved with it, catches what a restore alone does not: a flipped byte restores
   without error. An unreadable newest checkpoint falls back to the one before, and says so.
+- A save the file system refuses (full, read-only) becomes one line (`StorageError`); its
+  partial folder is removed, and the checkpoints before it stay as they were.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
-import json
+import logging
 import shutil
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -36,10 +40,10 @@ import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 
-from dl_jax import config
 from dl_jax.config import CheckpointConfig
-from dl_jax.errors import CheckpointError, ConfigError, Preempted
-from dl_jax.files import replacing
+from dl_jax.errors import CheckpointError, Stopped, os_error_code, storage_error
+
+SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)"}
 
 
 @dataclasses.dataclass
@@ -77,39 +81,119 @@ def checksum(state) -> str:
     return digest.hexdigest()
 
 
+def _from_a_failed_write(error: BaseException | None) -> bool:
+    return error is not None and os_error_code(error) is not None
+
+
+class _FailedSaveLogs(logging.Filter):
+    """Drops the reports of a save that the file system refused, which orbax logs with
+    tracebacks from each of its threads (absl) and asyncio logs for each of orbax's tasks left
+    behind. The error itself is raised to the user, as one line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if record.levelno < logging.ERROR or not (
+            _from_a_failed_write(error) or "os_error_code=" in record.getMessage()
+        ):
+            return True
+        return record.name != "absl" or "orbax" not in record.pathname
+
+
+def _quiet_failed_save_leftovers(log_filter: logging.Filter) -> None:
+    """Keep orbax's leftovers of a refused save out of stderr, for the rest of the process.
+
+    They come up to interpreter shutdown: asyncio reports each abandoned task when it is
+    collected, and tensorstore's late callbacks find orbax's event loop closed (an
+    "unraisable" RuntimeError). Anything else is reported as before.
+    """
+    for name in ("absl", "asyncio"):
+        if log_filter not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(log_filter)
+    previous = sys.unraisablehook
+    if getattr(previous, "quiets_failed_saves", False):
+        return
+
+    def hook(unraisable):
+        error = unraisable.exc_value
+        if _from_a_failed_write(error) or str(error) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook.quiets_failed_saves = True
+    sys.unraisablehook = hook
+
+
+_LOG_FILTER = _FailedSaveLogs()
+
+
 class Checkpointer:
     """A thin layer over `ocp.CheckpointManager`: when to save, and restore with fallback.
 
-    Use it as a context manager: leaving it waits for an asynchronous save to be written.
+    Use it as a context manager: it catches SIGTERM and SIGINT while it is open, and leaving it
+    waits for an asynchronous save to be written.
     """
 
     def __init__(self, directory: Path, cfg: CheckpointConfig):
         self.directory = Path(directory).absolute()
         self.cfg = cfg
-        for stale in self.directory.glob("*.orbax-checkpoint-tmp*"):  # a save cut short
-            shutil.rmtree(stale, ignore_errors=True)
+        self._remove_partial_saves()  # a save cut short by a crash
         options = ocp.CheckpointManagerOptions(
             max_to_keep=cfg.max_to_keep, create=True, enable_async_checkpointing=True
         )
         self._manager = ocp.CheckpointManager(self.directory, options=options)
         self._last_step, self._last_time = 0, time.monotonic()
-        self._sigterm = threading.Event()
-        self._previous_handler = None
+        self._signal: int | None = None  # the stop signal received, if any
+        self._previous_handlers: dict[int, Any] = {}
 
     def __enter__(self) -> Checkpointer:
+        _quiet_failed_save_leftovers(_LOG_FILTER)
         if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
-            self._previous_handler = signal.signal(signal.SIGTERM, lambda *_: self._sigterm.set())
+            for signum in SIGNAL_NAMES:
+                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
         return self
 
-    def __exit__(self, *exc) -> None:
-        self._manager.wait_until_finished()
-        self._manager.close()
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGTERM, self._previous_handler)
+    def __exit__(self, exc_type, *_) -> None:
+        try:
+            if exc_type is None:
+                with self._storage_errors():
+                    self._manager.wait_until_finished()
+                self._manager.close()
+            else:  # an error is on its way out already: don't mask it
+                with contextlib.suppress(Exception):
+                    self._manager.wait_until_finished()
+                    self._manager.close()
+        finally:
+            for signum, handler in self._previous_handlers.items():
+                signal.signal(signum, handler)
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        """Stop at the next chunk boundary; after Ctrl-C, the next Ctrl-C stops at once."""
+        self._signal = signum
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @contextlib.contextmanager
+    def _storage_errors(self):
+        """A save that the file system refuses: remove its partial folder, raise one line."""
+        try:
+            yield
+        except Exception as e:  # orbax and tensorstore wrap the OSError in their own types
+            code = os_error_code(e)
+            if code is None:
+                raise
+            with contextlib.suppress(Exception):
+                self._manager.wait_until_finished()
+            self._remove_partial_saves()
+            raise storage_error(self.directory, code) from None
+
+    def _remove_partial_saves(self) -> None:
+        for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
+            shutil.rmtree(partial, ignore_errors=True)
 
     def latest_step(self) -> int | None:
         """The newest complete step on disk."""
-        self._manager.wait_until_finished()
+        with self._storage_errors():
+            self._manager.wait_until_finished()
         return self._manager.latest_step()
 
     def restore_or_init(
@@ -140,8 +224,9 @@ class Checkpointer:
             except Exception as e:  # orbax and tensorstore raise many types for damaged files
                 failures.append((step, str(e).splitlines()[0][:200] if str(e) else repr(e)))
                 continue
-            for newer, _ in failures:
-                self._manager.delete(newer)  # unreadable, and about to be trained again
+            with self._storage_errors():
+                for newer, _ in failures:
+                    self._manager.delete(newer)  # unreadable, and about to be trained again
             position = Position.from_json(restored.meta)
             self._last_step = step
             notes = [
@@ -165,14 +250,17 @@ class Checkpointer:
     def maybe_save(
         self, step: int, get_state: Callable[[], Any], position: Position, *, force: bool = False
     ) -> None:
-        """Save `get_state()` at `step` if one is due, or forced; on SIGTERM save and stop.
+        """Save `get_state()` at `step` if one is due, or forced; on SIGTERM or SIGINT save and
+        stop (raise `Stopped`).
 
         Called by the training loop between chunks and after each epoch's record is written.
         """
-        preempted = self._sigterm.is_set() or self._manager.reached_preemption(step)
+        if self._signal is None and self._manager.reached_preemption(step):
+            self._signal = signal.SIGTERM
+        stopping = self._signal is not None
         due = (
             force
-            or preempted
+            or stopping
             or (self.cfg.every_steps and step - self._last_step >= self.cfg.every_steps)
             or (
                 self.cfg.every_minutes
@@ -181,52 +269,20 @@ class Checkpointer:
         )
         if due and step != self._last_step:
             self.save(step, get_state(), position)
-        if preempted:
-            self._manager.wait_until_finished()
-            raise Preempted(
-                f"SIGTERM received; saved step {step} (epoch {position.epoch + 1}, {position.step} "
-                f"steps into it) in {self.directory}; run the same command to resume"
+        if stopping:
+            with self._storage_errors():
+                self._manager.wait_until_finished()
+            raise Stopped(
+                f"{SIGNAL_NAMES[self._signal]} received; saved step {step} (epoch "
+                f"{position.epoch + 1}, {position.step} steps into it) in {self.directory}; "
+                "run the same command to resume",
+                self._signal,
             )
 
     def save(self, step: int, state, position: Position) -> None:
         """Save now (asynchronously: the arrays are copied before this returns)."""
         meta = {**position.to_json(), "sha256": checksum(state)}
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self._manager.save(step, args=args, force=True)
+        with self._storage_errors():  # also reports the previous save, if it failed
+            self._manager.save(step, args=args, force=True)
         self._last_step, self._last_time = step, time.monotonic()
-
-
-def prepare_workdir(workdir: Path, cfg, harmless: tuple[str, ...]) -> None:
-    """Create `workdir`, or check that it holds a run this one may continue; write config.json.
-
-    Refused with a ConfigError, so that nothing is overwritten: a path that is a file; a
-    directory that is not empty but holds no config.json (it is not a dl_jax run); and a run
-    whose saved config differs from `cfg` in a field outside `harmless` (dotted keys, or
-    prefixes ending in a dot), since continuing it would change its results.
-    """
-    workdir = Path(workdir)
-    saved_path = workdir / "config.json"
-    if workdir.exists() and not workdir.is_dir():
-        raise ConfigError(f"--workdir={workdir} is a file, not a directory")
-    if workdir.is_dir() and any(workdir.iterdir()):
-        if not saved_path.exists():
-            found = ", ".join(sorted(p.name for p in workdir.iterdir())[:5])
-            raise ConfigError(
-                f"--workdir={workdir} is not empty and holds no dl_jax run "
-                f"(found: {found}); choose a new or empty directory"
-            )
-        try:
-            saved = json.loads(saved_path.read_text())
-        except (OSError, ValueError) as e:
-            raise ConfigError(
-                f"{saved_path} is unreadable ({e}); choose another --workdir"
-            ) from None
-        changed = config.differences(saved, cfg, harmless)
-        if changed:
-            raise ConfigError(
-                f"--workdir={workdir} holds a run with a different config ({'; '.join(changed)}); "
-                "resume it with its own values, or choose another --workdir"
-            )
-    workdir.mkdir(parents=True, exist_ok=True)
-    with replacing(saved_path) as tmp:  # the full resolved config, as every run records it
-        tmp.write_text(json.dumps(config.to_dict(cfg), indent=2) + "\n")

@@ -7,7 +7,7 @@ are `dataclasses.replace`). Overrides name a field by its dotted path and give a
 
 Values are parsed with `ast.literal_eval` and checked against the field's type; unknown keys are
 rejected with the list of valid ones. Strings may be written without quotes, tuples of strings
-as `a,b,c`. `run` is the only place that reads `sys.argv`.
+as `a,b,c`. The command line itself is read by `dl_jax.cli.run`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,12 @@ import dataclasses
 import inspect
 import json
 import re
-import sys
 import types
 import typing
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from dl_jax.errors import ConfigError, DLJaxError, Preempted
+from dl_jax.errors import ConfigError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,7 +52,7 @@ class OptimConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DataConfig:
-    name: str = "mnist"  # mnist | fashion_mnist
+    name: str = "auto"  # auto (what --data.dir holds; else mnist) | mnist | fashion_mnist
     source: str = "auto"  # auto | idx | tfds | sample; data.load documents the order
     dir: str | None = None  # folder of IDX gz files (train-images-idx3-ubyte.gz, ...)
     tfds_dir: str | None = None  # TFDS data_dir; None means TFDS's default (~/tensorflow_datasets)
@@ -267,28 +266,3 @@ def describe(cfg, prefix: str = "") -> list[str]:
             note = comments.get(f.name, "")
             lines.append(f"  --{prefix}{f.name}={value!r}" + (f"  # {note}" if note else ""))
     return lines
-
-
-# --------------------------------------------------------------------------- the CLI boundary
-
-
-def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] | None = None):
-    """Parse overrides for `default_cfg`, call `main(cfg)`, and turn user errors into one line.
-
-    A `DLJaxError` (bad name, override, data, divergence) prints `error: <message>` on stderr
-    and exits with status 2; `Preempted` (SIGTERM, after saving) prints `stopped: <message>` and
-    exits with 143; Ctrl-C exits with 130. Anything else is a bug and keeps its traceback.
-    """
-    argv = sys.argv[1:] if argv is None else list(argv)
-    if any(a in ("-h", "--help") for a in argv):
-        print(doc.strip() + "\n\noptions (with defaults):\n" + "\n".join(describe(default_cfg)))
-        return None
-    try:
-        return main(parse_overrides(default_cfg, argv))
-    except DLJaxError as e:
-        label = "stopped" if e.exit_code == Preempted.exit_code else "error"
-        print(f"{label}: {e}", file=sys.stderr)
-        raise SystemExit(e.exit_code) from None
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        raise SystemExit(130) from None

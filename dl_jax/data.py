@@ -4,12 +4,16 @@ A split is `{"image": uint8 [N, 28, 28, 1], "label": int32 [N]}`. It is loaded o
 the device whole; batching and shuffling happen there (`dl_jax.train`), never per example here.
 
 Where the data comes from is decided by `load`; its docstring is the one statement of the order.
+What was loaded is recognised from the sha256 of the decoded arrays (`fingerprint`), whatever
+folder or format it came from: a run records it, and a resumed run must load the same.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gzip
+import hashlib
 import io
 import logging
 import socket
@@ -34,10 +38,28 @@ IDX_FILES = {
 _IMAGES_MAGIC, _LABELS_MAGIC = 0x00000803, 0x00000801  # unsigned bytes, 3 dims / 1 dim
 
 DATASETS = ("mnist", "fashion_mnist")
+NAMES = ("auto", *DATASETS)  # auto: whatever --data.dir holds; MNIST where a name must be given
 SOURCES = ("auto", "idx", "tfds", "sample")
 # Folders that distributions install IDX files into (Debian: apt-get install dataset-fashion-mnist).
 SYSTEM_IDX_DIRS = {"fashion_mnist": Path("/usr/share/datasets/fashion-mnist")}
 SAMPLE_DIR = Path(__file__).parent / "assets" / "mnist_sample"
+
+
+# The fingerprints (train, test) of the datasets the package knows, in the orders they come in:
+# the IDX files' and TFDS's (which stores them shuffled). Recompressed .gz files, or the same
+# arrays read through TFDS, are recognised; a subset, a cut or any other data is "unknown".
+KNOWN = {
+    ("3247b02c795e66589198f1b06819b6d6ed00dd353f2e445d78442763f6d47976",
+     "76e5f252e161533b1a315653b9b744135bb5a805313d5b964cbb937a2d8c9a76"): "mnist",
+    ("960231ee20099c03d92d4b369eaebed1bab06e5c8a9b4f5f86b207fe884ea77a",
+     "a144b69a405f46a0ffcab61adf67b27fbfe6cc139a94540cbd286b3e60102ff8"): "mnist",
+    ("215eff3858f11c54163559da5f9169b295f24a80b5a4f102d29235d32c4ce20c",
+     "289b0e40f1abfaa0334c8c75f9c012410a7eeb666a02db910b082051585021a5"): "fashion_mnist",
+    ("b9f19d0537967684cd6a54ac2fa47bd127b014b1cdb05d6a897d2a382b154a24",
+     "33cab01912aa5918175ae1d9744b796797f132bbf5ad86dae3513899d8aae548"): "fashion_mnist",
+    ("dc45712257f191d5ef65fc64e8a33d10407f909041d3c66a365410b8ff09b1d9",
+     "3f9b41680f5327b4aff104c35b514de2e96763e89fcedd91118ffa2268970f4a"): "mnist",  # the sample
+}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,14 +70,53 @@ class Splits:
     test: dict[str, np.ndarray]
     source: str
 
+    @functools.cached_property
+    def fingerprints(self) -> tuple[str, str]:
+        """The sha256 of the train and of the test split (`fingerprint`)."""
+        return fingerprint(self.train), fingerprint(self.test)
+
+    @property
+    def dataset(self) -> str:
+        """The dataset recognised from the fingerprints ("mnist", ...), or "unknown"."""
+        return KNOWN.get(self.fingerprints, "unknown")
+
+    def identity(self) -> dict:
+        """What a run records of its data, and compares on resume: name, source, fingerprints."""
+        return {
+            "name": self.dataset,
+            "source": self.source,
+            **{
+                split: {"examples": len(getattr(self, split)["label"]), "sha256": digest}
+                for split, digest in zip(SPLITS, self.fingerprints, strict=True)
+            },
+        }
+
+    def describe(self) -> str:
+        """`mnist from IDX folder PATH: 60000 train, 10000 test` (or `unknown, from ...`)."""
+        name = self.dataset + ("," if self.dataset == "unknown" else "")
+        return (
+            f"{name} from {self.source}: {len(self.train['label'])} train, "
+            f"{len(self.test['label'])} test"
+        )
+
+
+def fingerprint(split: dict[str, np.ndarray]) -> str:
+    """sha256 of a split's decoded arrays: each one's name, dtype and shape, then its bytes."""
+    digest = hashlib.sha256()
+    for key in sorted(split):
+        array = np.ascontiguousarray(split[key])
+        digest.update(f"{key} {array.dtype} {array.shape}\n".encode())
+        digest.update(array)
+    return digest.hexdigest()
+
 
 def load(
-    name: str = "mnist",
+    name: str = "auto",
     source: str = "auto",
     idx_dir: str | Path | None = None,
     tfds_dir: str | Path | None = None,
 ) -> Splits:
-    """Load the train and test splits of `name` ("mnist" or "fashion_mnist").
+    """Load the train and test splits of `name` ("mnist", "fashion_mnist" or "auto").
 
     With `source="auto"` the first of these that applies is used:
 
@@ -70,13 +131,31 @@ def load(
     `source="idx"` is step 1 alone; `source="tfds"` is steps 3-4, and with `idx_dir` it prepares
     the TFDS copy from that local folder instead of downloading (offline). `source="sample"` is
     the bundled sample of real MNIST (5,000 train / 1,000 test images), for quickstarts and tests.
+
+    `name="auto"` takes whatever `idx_dir` holds, and MNIST from TFDS; a name that contradicts
+    the dataset recognised in the files is refused. Data that is not recognised loads as it is.
     """
-    if name not in DATASETS:
-        raise unknown_name("dataset", name, DATASETS)
+    if name not in NAMES:
+        raise unknown_name("dataset", name, NAMES)
     if source not in SOURCES:
         raise unknown_name("data source", source, SOURCES)
+    splits = _load(name, source, idx_dir, tfds_dir)
+    _check_name(name, splits)
+    return splits
+
+
+def _check_name(name: str, splits: Splits) -> None:
+    """Refuse an explicit `name` that contradicts the dataset recognised in `splits`."""
+    if name != "auto" and splits.dataset not in (name, "unknown"):
+        raise DataError(
+            f"--data.name={name}, but {splits.source} holds {splits.dataset} (recognised from "
+            f"its contents); use --data.name={splits.dataset} or --data.name=auto"
+        )
+
+
+def _load(name: str, source: str, idx_dir, tfds_dir) -> Splits:
     if source == "sample":
-        if name != "mnist":
+        if name not in ("auto", "mnist"):
             raise DataError(f"the bundled sample is MNIST only, not {name!r}")
         return _from_idx(SAMPLE_DIR, "bundled MNIST sample")
     if source == "idx" or (source == "auto" and idx_dir is not None):
@@ -84,8 +163,14 @@ def load(
             raise DataError("--data.source=idx needs --data.dir=PATH, a folder of IDX gz files")
         return _from_idx(Path(idx_dir), f"IDX folder {idx_dir}")
     if source == "tfds" and idx_dir is not None:
+        local = _from_idx(Path(idx_dir), f"IDX folder {idx_dir}")  # checks the files first
+        _check_name(name, local)
+        if name == "auto":
+            name = local.dataset if local.dataset in DATASETS else "mnist"
         _prepare_tfds(name, tfds_dir, idx_dir=Path(idx_dir))
         return _from_tfds(name, tfds_dir)
+    if name == "auto":
+        name = "mnist"
 
     tried = []
     system_dir = SYSTEM_IDX_DIRS.get(name)
@@ -240,9 +325,6 @@ def _prepare_tfds(name: str, tfds_dir: str | Path | None, idx_dir: Path | None) 
     """Prepare the TFDS copy of `name` without TensorFlow, from `idx_dir` or by downloading."""
     import tensorflow_datasets as tfds
 
-    if idx_dir is not None:
-        for split in SPLITS:  # fail on bad files here, not deep inside TFDS
-            read_idx_split(idx_dir, split)
     builder = _builder_class(name)(idx_dir=idx_dir, data_dir=tfds_dir, file_format="array_record")
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False)

@@ -1,5 +1,5 @@
-"""What a run reports: a JSON-lines metrics file, a Keras-like line per epoch, a progress bar,
-and plots."""
+"""What a run reports: a JSON-lines metrics file, a grid's results.csv and table, TensorBoard
+events, a Keras-like line per epoch and a progress bar. Figures are drawn by `dl_jax.plots`."""
 
 import csv
 import io
@@ -12,19 +12,18 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from dl_jax import files
 from dl_jax.errors import ConfigError
-from dl_jax.files import replacing
 
 
 class JsonlWriter:
-    """Appends one JSON object per line, flushed at once, so a crash loses nothing written."""
+    """Appends one JSON object per line, synced at once, so a crash loses nothing written."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def write(self, record: dict) -> None:
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        files.append(self.path, json.dumps(record) + "\n")
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -50,7 +49,7 @@ def keep_epochs(path: Path, epochs: int) -> None:
         ]
     else:
         kept = [line for line in lines if json.loads(line)["epoch"] <= epochs]
-    with replacing(path) as tmp:
+    with files.replacing(path) as tmp:
         tmp.write_text("".join(kept))
 
 
@@ -81,29 +80,6 @@ def format_epoch(record: dict, epochs: int) -> str:
     return " - ".join(parts)
 
 
-def plot_history(records: list[dict], path: Path) -> None:
-    """Train and test loss, and test accuracy, against epoch, as a PNG."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
-
-    epochs = [r["epoch"] for r in records]
-    fig = Figure(figsize=(9, 3.5), layout="constrained")
-    loss_ax, accuracy_ax = fig.subplots(1, 2)
-    loss_ax.plot(epochs, [r["train/loss"] for r in records], marker="o", label="train")
-    loss_ax.plot(epochs, [r["test/loss"] for r in records], marker="o", label="test")
-    loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
-    loss_ax.legend()
-    accuracy_ax.plot(epochs, [100 * r["test/accuracy"] for r in records], marker="o")
-    accuracy_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
-    for ax in (loss_ax, accuracy_ax):
-        ax.grid(alpha=0.3)
-    _save(fig, path)
-
-
-def _save(fig, path: Path) -> None:
-    with replacing(path) as tmp:
-        fig.savefig(tmp, dpi=120)
-
-
 class CsvWriter:
     """Appends rows to a CSV file, the header first when the file is new; one write per call."""
 
@@ -116,8 +92,7 @@ class CsvWriter:
         if not self.path.exists() or self.path.stat().st_size == 0:
             writer.writeheader()
         writer.writerows(rows)
-        with self.path.open("a") as f:
-            f.write(text.getvalue())
+        files.append(self.path, text.getvalue())
 
 
 def require_tensorboard() -> None:
@@ -140,15 +115,19 @@ class TensorBoardWriter:
     def __init__(self, logdir: Path, purge_step: int):
         from tensorboardX import SummaryWriter
 
-        self._writer = SummaryWriter(str(logdir), purge_step=purge_step)
+        self.logdir = Path(logdir)
+        with files.storage_errors(self.logdir):
+            self._writer = SummaryWriter(str(logdir), purge_step=purge_step)
 
     def write(self, epoch: int, scalars: dict[str, float]) -> None:
-        for tag, value in scalars.items():
-            self._writer.add_scalar(tag, value, epoch)
-        self._writer.flush()
+        with files.storage_errors(self.logdir):  # tensorboardX re-raises its writer's errors
+            for tag, value in scalars.items():
+                self._writer.add_scalar(tag, value, epoch)
+            self._writer.flush()
 
     def close(self) -> None:
-        self._writer.close()
+        with files.storage_errors(self.logdir):
+            self._writer.close()
 
 
 # --------------------------------------------------------------------------- grid results
@@ -218,7 +197,7 @@ def read_grid_records(path: Path, cells) -> list[dict]:
     return records
 
 
-def _by_point(cells, record: dict) -> dict:
+def grid_points(cells, record: dict) -> dict:
     """{(optimizer, activation, learning_rate): (accuracies of the seeds that did not diverge,
     number of seeds)}."""
     points = {}
@@ -231,18 +210,14 @@ def _by_point(cells, record: dict) -> dict:
     return points
 
 
-def _axes(cells):
+def grid_axes(cells) -> tuple[list, list, list]:
+    """The optimizers, activations and learning rates of a grid, in first-seen order."""
     unique = lambda xs: list(dict.fromkeys(xs))  # noqa: E731  (first-seen order)
     return (
         unique(c.optimizer for c in cells),
         unique(c.activation for c in cells),
         unique(c.learning_rate for c in cells),
     )
-
-
-def _mean_accuracy(points: dict, key) -> float:
-    accuracies, _ = points[key]
-    return float(np.mean(accuracies)) if accuracies else np.nan
 
 
 def format_point(accuracies: list[float], seeds: int) -> str:
@@ -259,8 +234,8 @@ def format_point(accuracies: list[float], seeds: int) -> str:
 
 def grid_table(cells, record: dict) -> str:
     """Test accuracy (%) of an epoch as Markdown: activations x learning rates, per optimizer."""
-    optimizers, activations, rates = _axes(cells)
-    points = _by_point(cells, record)
+    optimizers, activations, rates = grid_axes(cells)
+    points = grid_points(cells, record)
     seeds = max(n for _, n in points.values())
     lines = []
     for optimizer in optimizers:
@@ -277,56 +252,3 @@ def grid_table(cells, record: dict) -> str:
             lines.append(f"| {activation} | " + " | ".join(values) + " |")
         lines.append("")
     return "\n".join(lines)
-
-
-def plot_heatmap(cells, record: dict, path: Path) -> None:
-    """Test accuracy as a heatmap, activation x learning rate (log), one panel per optimizer."""
-    from matplotlib.figure import Figure
-
-    optimizers, activations, rates = _axes(cells)
-    points = _by_point(cells, record)
-    height = (0.55 * len(activations) + 1.2) * len(optimizers)
-    fig = Figure(figsize=(1.1 * len(rates) + 2, height), layout="constrained")
-    panels = np.atleast_1d(fig.subplots(len(optimizers), 1))
-    for ax, optimizer in zip(panels, optimizers, strict=True):
-        acc = np.array(
-            [[_mean_accuracy(points, (optimizer, a, lr)) for lr in rates] for a in activations]
-        )
-        image = ax.imshow(acc, cmap="viridis", vmin=10, vmax=100, aspect="auto")
-        for (row, col), value in np.ndenumerate(acc):
-            text = "diverged" if np.isnan(value) else f"{value:.1f}"
-            color = "white" if value < 60 else "black"  # nan compares False: black on the blank
-            ax.text(col, row, text, ha="center", va="center", fontsize=8, color=color)
-        ax.set_xticks(range(len(rates)), [f"{lr:g}" for lr in rates])
-        ax.set_yticks(range(len(activations)), activations)
-        title = f"Test accuracy (%) after epoch {record['epoch']}, {optimizer}"
-        ax.set(xlabel="learning rate (log grid)", title=title)
-        fig.colorbar(image, ax=ax, label="%")
-    _save(fig, path)
-
-
-def plot_grid_curves(cells, records: list[dict], path: Path) -> None:
-    """Test accuracy against epoch for every point, one panel per optimizer and activation."""
-    from matplotlib import colormaps
-    from matplotlib.figure import Figure
-    from matplotlib.ticker import MaxNLocator
-
-    optimizers, activations, rates = _axes(cells)
-    size = (3.2 * len(activations), 2.8 * len(optimizers) + 0.6)
-    fig = Figure(figsize=size, layout="constrained")
-    axes = fig.subplots(len(optimizers), len(activations), squeeze=False, sharey=True)
-    colors = colormaps["viridis"](np.linspace(0, 0.95, len(rates)))
-    epochs = [r["epoch"] for r in records]
-    per_epoch = [_by_point(cells, r) for r in records]
-    for o, optimizer in enumerate(optimizers):
-        for a, activation in enumerate(activations):
-            ax = axes[o, a]
-            for lr, color in zip(rates, colors, strict=True):
-                values = [_mean_accuracy(p, (optimizer, activation, lr)) for p in per_epoch]
-                ax.plot(epochs, values, marker=".", color=color, label=f"{lr:g}")
-            ax.set(title=f"{activation}, {optimizer}", xlabel="epoch", ylim=(0, 100))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.grid(alpha=0.3)
-        axes[o, 0].set_ylabel("test accuracy (%)")
-    fig.legend(*axes[0, 0].get_legend_handles_labels(), title="learning rate", loc="outside right")
-    _save(fig, path)

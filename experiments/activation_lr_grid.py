@@ -19,11 +19,12 @@ resumes an interrupted grid from its last checkpoint (see dl_jax/checkpoint.py).
 import dataclasses
 from pathlib import Path
 
-from dl_jax import config
+from dl_jax import cli, config
 from dl_jax.config import CheckpointConfig, DataConfig, GridConfig, LogConfig
 
-# Fields a resumed run may change: they do not change its results.
-HARMLESS = ("workdir", "data.dir", "data.tfds_dir", "checkpoint.", "log.", "grid.workers")
+# Fields a resumed run may change: they do not change its results. The data may move, or come
+# from another source, but must be the same: workdir.prepare compares its fingerprints.
+HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "grid.workers")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,7 +52,7 @@ def main(cfg: Config) -> None:
     import jax
     import numpy as np
 
-    from dl_jax import checkpoint, data, files, metrics, recipes, sweep
+    from dl_jax import checkpoint, data, files, metrics, plots, recipes, sweep, workdir
 
     sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe))
     if cfg.log.tensorboard:
@@ -59,8 +60,7 @@ def main(cfg: Config) -> None:
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
     cells = sweep.grid_cells(cfg.grid)
     print(
-        f"data: {splits.source}: {len(splits.train['label'])} train, "
-        f"{len(splits.test['label'])} test; {len(cells)} cells, recipe {cfg.recipe}; "
+        f"data: {splits.describe()}; {len(cells)} cells, recipe {cfg.recipe}; "
         f"{jax.devices()[0].platform}"
     )
 
@@ -68,10 +68,10 @@ def main(cfg: Config) -> None:
         return sweep.init_grid(cfg.grid, cfg.recipe, cfg.features)
 
     # Everything that can fail on bad input has run; only now touch the work directory.
-    workdir = Path(cfg.workdir)
-    checkpoint.prepare_workdir(workdir, cfg, HARMLESS)
-    results = workdir / "results.csv"
-    with checkpoint.Checkpointer(workdir / "checkpoints", cfg.checkpoint) as checkpointer:
+    run_dir = Path(cfg.workdir)  # held by this process since cli.run
+    workdir.prepare(run_dir, cfg, HARMLESS, splits.identity())
+    results = run_dir / "results.csv"
+    with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
         state, position, notes = checkpointer.restore_or_init(init, device)
         for note in notes:
@@ -90,7 +90,7 @@ def main(cfg: Config) -> None:
         writer = metrics.CsvWriter(results, metrics.GRID_COLUMNS)
         board = None
         if cfg.log.tensorboard:
-            board = metrics.TensorBoardWriter(workdir / "tensorboard", position.epoch + 1)
+            board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
         for record in epochs:
             writer.write(metrics.grid_rows(cells, record))
             if board:
@@ -108,16 +108,16 @@ def main(cfg: Config) -> None:
 
     records = metrics.read_grid_records(results, cells)
     table = metrics.grid_table(cells, records[-1])
-    with files.replacing(workdir / "results.md") as tmp:
+    with files.replacing(run_dir / "results.md") as tmp:
         tmp.write_text(table)
-    metrics.plot_heatmap(cells, records[-1], workdir / "heatmap.png")
-    metrics.plot_grid_curves(cells, records, workdir / "curves.png")
+    plots.plot_heatmap(cells, records[-1], run_dir / "heatmap.png")
+    plots.plot_grid_curves(cells, records, run_dir / "curves.png")
     total = sum(r["seconds"] for r in records)
     print(
         f"\n{table}\nTraining took {total:.1f}s for {len(cells)} cells x {len(records)} "
-        f"epochs; results in {workdir}/"
+        f"epochs; results in {run_dir}/"
     )
 
 
 if __name__ == "__main__":
-    config.run(main, Config(), __doc__)
+    cli.run(main, Config(), __doc__)

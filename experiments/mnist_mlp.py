@@ -17,7 +17,7 @@ from its last checkpoint (see dl_jax/checkpoint.py).
 import dataclasses
 from pathlib import Path
 
-from dl_jax import config
+from dl_jax import cli
 from dl_jax.config import (
     CheckpointConfig,
     DataConfig,
@@ -27,8 +27,9 @@ from dl_jax.config import (
     TrainConfig,
 )
 
-# Fields a resumed run may change: they do not change its results.
-HARMLESS = ("workdir", "data.dir", "data.tfds_dir", "checkpoint.", "log.")
+# Fields a resumed run may change: they do not change its results. The data may move, or come
+# from another source, but must be the same: workdir.prepare compares its fingerprints.
+HARMLESS = ("workdir", "data.", "checkpoint.", "log.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,7 +47,7 @@ def main(cfg: Config) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
     import jax
 
-    from dl_jax import checkpoint, data, losses, metrics, optim, parallel, train
+    from dl_jax import checkpoint, data, losses, metrics, optim, parallel, plots, train, workdir
     from dl_jax.models import MLP
 
     model = MLP(cfg.model.features, cfg.model.activation, cfg.model.use_bias)
@@ -55,11 +56,7 @@ def main(cfg: Config) -> None:
     if cfg.log.tensorboard:
         metrics.require_tensorboard()
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
-    print(
-        f"data: {splits.source}: {len(splits.train['label'])} train, "
-        f"{len(splits.test['label'])} test; devices: {mesh.devices.size} x "
-        f"{jax.devices()[0].platform}"
-    )
+    print(f"data: {splits.describe()}; devices: {mesh.devices.size} x {jax.devices()[0].platform}")
     steps = train.check_setup(cfg.train, mesh, splits)
     tx = optim.make_optimizer(
         cfg.optim.name,
@@ -75,20 +72,20 @@ def main(cfg: Config) -> None:
         )
 
     # Everything that can fail on bad input has run; only now touch the work directory.
-    workdir = Path(cfg.workdir)
-    checkpoint.prepare_workdir(workdir, cfg, HARMLESS)
-    with checkpoint.Checkpointer(workdir / "checkpoints", cfg.checkpoint) as checkpointer:
+    run_dir = Path(cfg.workdir)  # held by this process since cli.run
+    workdir.prepare(run_dir, cfg, HARMLESS, splits.identity())
+    with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
         for note in notes:
             print(note)
         epochs = train.fit(
             state, splits, cfg.train, mesh, position=position, checkpointer=checkpointer
         )
-        metrics.keep_epochs(workdir / "metrics.jsonl", position.epoch)
-        writer = metrics.JsonlWriter(workdir / "metrics.jsonl")
+        metrics.keep_epochs(run_dir / "metrics.jsonl", position.epoch)
+        writer = metrics.JsonlWriter(run_dir / "metrics.jsonl")
         board = None
         if cfg.log.tensorboard:
-            board = metrics.TensorBoardWriter(workdir / "tensorboard", position.epoch + 1)
+            board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
         for _, record in epochs:
             print(metrics.format_epoch(record, cfg.train.epochs), flush=True)
             writer.write(record)
@@ -98,9 +95,9 @@ def main(cfg: Config) -> None:
             board.close()
 
     if position.epoch == cfg.train.epochs:
-        print(f"all {cfg.train.epochs} epochs were already done in {workdir}")
-    metrics.plot_history(metrics.read_jsonl(workdir / "metrics.jsonl"), workdir / "curves.png")
+        print(f"all {cfg.train.epochs} epochs were already done in {run_dir}")
+    plots.plot_history(metrics.read_jsonl(run_dir / "metrics.jsonl"), run_dir / "curves.png")
 
 
 if __name__ == "__main__":
-    config.run(main, Config(), __doc__)
+    cli.run(main, Config(), __doc__)

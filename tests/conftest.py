@@ -56,3 +56,35 @@ def mnist_dir():
     if not SHARED_MNIST.is_dir():
         pytest.skip(f"full MNIST not found at {SHARED_MNIST}")
     return SHARED_MNIST
+
+
+@pytest.fixture(scope="session")
+def reference(tmp_path_factory):
+    """Work directories of uninterrupted runs of the two experiments (`scripts.EXPERIMENTS`)."""
+    from scripts import EXPERIMENTS, run
+
+    paths = {}
+    for name, (script, args) in EXPERIMENTS.items():
+        paths[name] = tmp_path_factory.mktemp(f"reference_{name}")
+        result = run(script, args, paths[name])
+        assert result.returncode == 0, result.stderr
+    return paths
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A small real file system of our own (16 MiB tmpfs), to fill up or make read-only.
+
+    Mounting needs root; elsewhere the tests that use it are skipped.
+    """
+    import subprocess
+
+    mount = tmp_path / "tmpfs"
+    mount.mkdir()
+    made = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
+    )
+    if made.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)

@@ -7,7 +7,9 @@ this wrapper counts them, and the saves, and at the N-th one of KIND:
 - boundary: SIGKILL before anything is saved there;
 - after_save: SIGKILL once that save is complete on disk;
 - during_save: SIGKILL while that save is being written (it is asynchronous);
-- sigterm: send SIGTERM to itself, as a preempting scheduler would, then carry on.
+- sigterm: send SIGTERM to itself, as a preempting scheduler would, then carry on;
+- sigint: send SIGINT to itself, as Ctrl-C in its terminal would, then carry on;
+- sigint_twice: Ctrl-C, then Ctrl-C again once the first one has been noted.
 """
 
 import os
@@ -27,8 +29,10 @@ def maybe_save(self, *args, **kwargs):
     counts["boundary"] += 1
     if counts["boundary"] == n and kind == "boundary":
         os.kill(os.getpid(), signal.SIGKILL)
-    if counts["boundary"] == n and kind == "sigterm":
-        os.kill(os.getpid(), signal.SIGTERM)
+    if counts["boundary"] == n and kind in ("sigterm", "sigint", "sigint_twice"):
+        os.kill(os.getpid(), signal.SIGTERM if kind == "sigterm" else signal.SIGINT)
+    if counts["boundary"] == n and kind == "sigint_twice":
+        os.kill(os.getpid(), signal.SIGINT)  # the handler of the first one has run by now
     return real_maybe_save(self, *args, **kwargs)
 
 

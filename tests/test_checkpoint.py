@@ -1,4 +1,3 @@
-import dataclasses
 import json
 import os
 import signal
@@ -11,9 +10,9 @@ import pytest
 
 from dl_jax import checkpoint, losses, metrics, optim, parallel, train
 from dl_jax.checkpoint import Checkpointer, Position
-from dl_jax.config import CheckpointConfig, ModelConfig, TrainConfig
+from dl_jax.config import CheckpointConfig, TrainConfig
 from dl_jax.data import Splits
-from dl_jax.errors import CheckpointError, ConfigError, DivergedError, Preempted
+from dl_jax.errors import CheckpointError, ConfigError, DivergedError, Stopped
 from dl_jax.models import MLP
 
 REPLICATED = parallel.replicated(parallel.make_mesh(1))
@@ -127,41 +126,22 @@ def test_sigterm_saves_at_the_next_boundary_then_stops(tmp_path):
         ckpt.maybe_save(5, init, Position(step=5))  # nothing due
         os.kill(os.getpid(), signal.SIGTERM)  # the handler only notes it
         message = r"SIGTERM received; saved step 6 \(epoch 1, 6 steps into it\) in .*; run the same"
-        with pytest.raises(Preempted, match=message):
+        with pytest.raises(Stopped, match=message) as stopped:
             ckpt.maybe_save(6, init, Position(step=6))
-        assert ckpt.latest_step() == 6
+        assert stopped.value.exit_code == 143 and ckpt.latest_step() == 6
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler is put back
 
 
-@dataclasses.dataclass(frozen=True)
-class RunConfig:
-    model: ModelConfig = ModelConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    workdir: str = "x"
-
-
-def test_prepare_workdir(tmp_path):
-    run = tmp_path / "run"
-    checkpoint.prepare_workdir(run, RunConfig(), ("workdir", "checkpoint."))
-    assert json.loads((run / "config.json").read_text())["model"]["activation"] == "relu"
-    harmless = RunConfig(checkpoint=CheckpointConfig(every_steps=5), workdir="./elsewhere")
-    checkpoint.prepare_workdir(run, harmless, ("workdir", "checkpoint."))  # may resume
-    changed = RunConfig(model=ModelConfig(activation="tanh", features=(32, 10)))
-    message = (
-        r"holds a run with a different config \(model.activation: 'relu' -> 'tanh'; "
-        r"model.features: \[128, 64, 10\] -> \[32, 10\]\); resume it with its own values"
-    )
-    with pytest.raises(ConfigError, match=message):
-        checkpoint.prepare_workdir(run, changed, ("workdir", "checkpoint."))
-
-
-def test_prepare_workdir_refuses_what_is_not_a_run(tmp_path):
-    (tmp_path / "thesis.tex").write_text("years of work")
-    with pytest.raises(ConfigError, match=r"is not empty and holds no dl_jax run \(found: thes"):
-        checkpoint.prepare_workdir(tmp_path, RunConfig(), ())
-    with pytest.raises(ConfigError, match="is a file, not a directory"):
-        checkpoint.prepare_workdir(tmp_path / "thesis.tex", RunConfig(), ())
-    assert (tmp_path / "thesis.tex").read_text() == "years of work"
+def test_ctrl_c_saves_and_stops_and_a_second_one_stops_at_once(tmp_path):
+    with Checkpointer(tmp_path, CheckpointConfig(every_minutes=0)) as ckpt:
+        os.kill(os.getpid(), signal.SIGINT)  # noted; the next boundary saves and stops
+        message = r"Ctrl-C \(SIGINT\) received; saved step 3 \(epoch 1, 3 steps into it\)"
+        with pytest.raises(Stopped, match=message) as stopped:
+            ckpt.maybe_save(3, init, Position(step=3))
+        assert stopped.value.exit_code == 130 and ckpt.latest_step() == 3
+        with pytest.raises(KeyboardInterrupt):  # the second Ctrl-C is not deferred
+            os.kill(os.getpid(), signal.SIGINT)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
 def test_keep_epochs(tmp_path):

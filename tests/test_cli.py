@@ -96,6 +96,7 @@ def test_a_run_writes_config_and_metrics(tmp_path):
         "config.json",
         "curves.png",
         "metrics.jsonl",
+        "run.lock",
     ]
 
 
@@ -128,6 +129,7 @@ def test_grid_on_the_sample_writes_every_file(tmp_path):
         "heatmap.png",
         "results.csv",
         "results.md",
+        "run.lock",
     ]
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert rows[0].startswith("optimizer,activation,learning_rate,seed,epoch,train_loss,")

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from dl_jax import config
+from dl_jax import cli, config
 from dl_jax.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
 from dl_jax.errors import ConfigError
 
@@ -73,7 +73,7 @@ def test_bad_overrides(arg, message):
 
 
 def test_help_lists_every_field_with_its_comment(capsys):
-    config.run(lambda cfg: None, Cfg(), "Doc line.", ["--help"])
+    cli.run(lambda cfg: None, Cfg(), "Doc line.", ["--help"])
     out = capsys.readouterr().out
     assert out.startswith("Doc line.")
     assert "--optim.learning_rate=0.001  # step size" in out
@@ -83,7 +83,7 @@ def test_help_lists_every_field_with_its_comment(capsys):
 
 def test_run_turns_user_errors_into_one_line(capsys):
     with pytest.raises(SystemExit) as exit_info:
-        config.run(lambda cfg: None, Cfg(), "", ["--nope=1"])
+        cli.run(lambda cfg: None, Cfg(), "", ["--nope=1"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("error: unknown key --nope") and err.count("\n") == 1

@@ -112,8 +112,62 @@ def test_bundled_sample_is_the_deterministic_cut_of_real_mnist(tmp_path, mnist_d
     )
 
 
+def write_idx_folder(folder, splits, n=None):
+    """`splits` as the four IDX gz files in `folder`, cut to the first `n` examples."""
+    folder.mkdir(exist_ok=True)
+    for split in data.SPLITS:
+        images, labels = data.IDX_FILES[split]
+        arrays = getattr(splits, split)
+        data.write_idx(folder / images, arrays["image"][:n, ..., 0])
+        data.write_idx(folder / labels, arrays["label"][:n])
+    return folder
+
+
+def test_the_dataset_is_recognised_by_its_decoded_arrays(tmp_path, sample):
+    assert sample.dataset == "mnist" and sample.describe() == (
+        "mnist from bundled MNIST sample: 5000 train, 1000 test"
+    )
+    copy = data.load(idx_dir=write_idx_folder(tmp_path / "copy", sample))  # recompressed
+    assert copy.fingerprints == sample.fingerprints and copy.dataset == "mnist"
+    cut = data.load(idx_dir=write_idx_folder(tmp_path / "cut", sample, n=100))
+    assert cut.dataset == "unknown"  # a subset is legitimate data, just not a known one
+    assert cut.describe() == f"unknown, from IDX folder {tmp_path / 'cut'}: 100 train, 100 test"
+    identity = cut.identity()
+    assert identity["name"] == "unknown" and identity["train"]["examples"] == 100
+    assert identity["train"]["sha256"] == data.fingerprint(cut.train) != sample.fingerprints[0]
+
+
+def test_the_fingerprint_sees_one_pixel_and_the_order(sample):
+    image = sample.train["image"].copy()
+    image[4321, 10, 10, 0] ^= 1
+    assert data.fingerprint({**sample.train, "image": image}) != sample.fingerprints[0]
+    order = np.arange(5000)[::-1]
+    reordered = {k: v[order] for k, v in sample.train.items()}
+    assert data.fingerprint(reordered) != sample.fingerprints[0]
+
+
+def test_full_mnist_is_recognised(mnist_dir):
+    assert data.load(idx_dir=mnist_dir).dataset == "mnist"
+
+
+def test_an_explicit_name_must_match_the_recognised_data(tmp_path, sample):
+    folder = write_idx_folder(tmp_path / "digits", sample)
+    message = (
+        rf"--data.name=fashion_mnist, but IDX folder {folder} holds mnist \(recognised from its "
+        r"contents\); use --data.name=mnist or --data.name=auto"
+    )
+    with pytest.raises(DataError, match=message):
+        data.load("fashion_mnist", idx_dir=folder)
+    with pytest.raises(DataError, match=message):  # before any TFDS copy is written
+        data.load("fashion_mnist", source="tfds", idx_dir=folder, tfds_dir=tmp_path / "tfds")
+    assert not (tmp_path / "tfds").exists()
+    assert data.load("mnist", idx_dir=folder).dataset == "mnist"
+    cut = write_idx_folder(tmp_path / "cut", sample, n=50)
+    assert data.load("fashion_mnist", idx_dir=cut).dataset == "unknown"  # unknown data: allowed
+
+
 def test_source_errors():
-    with pytest.raises(ConfigError, match="unknown dataset 'cifar10'; valid: fashion_mnist, mnist"):
+    with pytest.raises(ConfigError, match="unknown dataset 'cifar10'; valid: auto, fashion_mn"):
         data.load("cifar10")
     with pytest.raises(ConfigError, match="unknown data source 'web'"):
         data.load(source="web")

@@ -4,80 +4,22 @@ Each run is a subprocess, started as a user starts it; `tests/interrupt.py` stop
 N-th chunk boundary or checkpoint save. Resuming is running the same command again.
 """
 
-import csv
-import json
 import signal
 import subprocess
 import sys
 
-import jax
-import numpy as np
-import orbax.checkpoint as ocp
 import pytest
 
-from conftest import ROOT
-
-MLP = ROOT / "experiments" / "mnist_mlp.py"
-GRID = ROOT / "experiments" / "activation_lr_grid.py"
-INTERRUPT = ROOT / "tests" / "interrupt.py"
-# 5,000 images in batches of 64: 78 steps an epoch, in chunks of 20, 20, 20 and 18. With a save
-# at every chunk boundary, boundaries 1-4 are epoch 1 (4 is its end, after its metrics line).
-MLP_ARGS = [
-    "--data.source=sample",
-    "--train.epochs=3",
-    "--train.batch_size=64",
-    "--train.chunk_steps=20",
-    "--model.features=(64, 10)",
-    "--checkpoint.every_steps=1",
-]
-# 4 cells; 39 steps of 128 an epoch, in chunks of 10, 10, 10 and 9; boundaries 1-4 are epoch 1.
-GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--grid.activations=tanh,relu",
-             "--grid.learning_rates=(0.1, 1.0)", "--grid.chunk_examples=1280",
-             "--checkpoint.every_steps=1"]  # fmt: skip
-
-
-def run(script, args, workdir, interrupt=None):
-    prefix = [str(INTERRUPT), interrupt] if interrupt else []
-    command = [sys.executable, *prefix, str(script), *args, f"--workdir={workdir}"]
-    return subprocess.run(command, capture_output=True, text=True, timeout=300)
-
-
-def final_state(workdir):
-    with ocp.CheckpointManager((workdir / "checkpoints").absolute()) as manager:
-        step = manager.latest_step()
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
-    return step, restored.state
-
-
-def metrics_without_times(workdir):
-    if (workdir / "metrics.jsonl").exists():
-        records = [
-            json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()
-        ]
-        return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in records]
-    rows = list(csv.DictReader((workdir / "results.csv").read_text().splitlines()))
-    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
-
-
-def assert_same_results(workdir, reference):
-    step, state = final_state(workdir)
-    reference_step, reference_state = final_state(reference)
-    assert step == reference_step
-    same = jax.tree.map(lambda a, b: np.array_equal(a, b), state, reference_state)
-    assert all(jax.tree.leaves(same)), "final parameters differ"
-    assert metrics_without_times(workdir) == metrics_without_times(reference)
-
-
-@pytest.fixture(scope="module")
-def reference(tmp_path_factory):
-    """Uninterrupted runs of the two experiments."""
-    paths = {}
-    for name, script, args in (("mlp", MLP, MLP_ARGS), ("grid", GRID, GRID_ARGS)):
-        paths[name] = tmp_path_factory.mktemp(f"reference_{name}")
-        result = run(script, args, paths[name])
-        assert result.returncode == 0, result.stderr
-    return paths
-
+from scripts import (
+    GRID,
+    GRID_ARGS,
+    MLP,
+    MLP_ARGS,
+    assert_same_results,
+    final_state,
+    metrics_without_times,
+    run,
+)
 
 KILL_POINTS = {
     "boundary:1": "before the first save",
@@ -130,8 +72,13 @@ def test_sigterm_from_outside(tmp_path):
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     for line in process.stdout:  # wait until it trains
         if line.startswith("Epoch 2/40"):
+            second = run(MLP, args, tmp_path)  # the same command again, meanwhile: refused
             process.send_signal(signal.SIGTERM)
             break
+    assert second.returncode == 2 and second.stderr == (
+        f"error: --workdir={tmp_path} is in use by another run (PID {process.pid}); wait for it "
+        "to end, or choose another --workdir\n"
+    )
     assert process.wait(timeout=120) == 143
     assert "stopped: SIGTERM received; saved step" in process.stderr.read()
     resumed = run(MLP, args, tmp_path)

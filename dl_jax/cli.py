@@ -1,0 +1,50 @@
+"""The one command-line boundary: every experiment script's `__main__` is `cli.run(...)`.
+
+It parses the dotted overrides, holds the run's work directory for this process before any
+data is loaded or anything compiled, calls the script's `main(cfg)`, and turns what the user
+can fix into one line on stderr and an exit status:
+
+- a `DLJaxError` (bad name, value, data or workdir; divergence; a full or read-only disk):
+  `error: <message>`, exit status 2;
+- `Stopped` (SIGTERM or Ctrl-C, after saving a checkpoint): `stopped: <message>`, exit status
+  143 or 130;
+- a second Ctrl-C, which stops at once without saving: exit status 130.
+
+Anything else is a bug and keeps its traceback. This is the only place that reads `sys.argv`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from dl_jax import config, workdir
+from dl_jax.errors import DLJaxError, Stopped
+
+
+def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] | None = None):
+    """Parse overrides for `default_cfg` and call `main(cfg)`, holding `cfg.workdir` (when the
+    config has one) while it runs; user errors become one line (see the module docstring)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(
+            doc.strip() + "\n\noptions (with defaults):\n" + "\n".join(config.describe(default_cfg))
+        )
+        return None
+    try:
+        cfg = config.parse_overrides(default_cfg, argv)
+        held = workdir.hold(cfg.workdir) if hasattr(cfg, "workdir") else contextlib.nullcontext()
+        with held:
+            return main(cfg)
+    except DLJaxError as e:
+        print(f"{'stopped' if isinstance(e, Stopped) else 'error'}: {e}", file=sys.stderr)
+        raise SystemExit(e.exit_code) from None
+    except KeyboardInterrupt:
+        print(
+            "interrupted: stopped at once, without saving; run the same command to resume from "
+            "the last checkpoint",
+            file=sys.stderr,
+        )
+        raise SystemExit(130) from None

@@ -1,0 +1,121 @@
+"""Figures of a run, written as PNG files: training curves, and a grid's heatmap and curves.
+
+Each function draws on its own `matplotlib.figure.Figure` (no pyplot: no global state, no
+display) and writes through `files.replacing`, so a crash never leaves half a PNG.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from dl_jax import files
+from dl_jax.metrics import grid_axes, grid_points
+
+
+def plot_history(records: list[dict], path: Path) -> None:
+    """Train and test loss, and test accuracy, against epoch (records of metrics.jsonl)."""
+    from matplotlib.figure import Figure
+
+    epochs = [r["epoch"] for r in records]
+    fig = Figure(figsize=(9, 3.5), layout="constrained")
+    loss_ax, accuracy_ax = fig.subplots(1, 2)
+    loss_ax.plot(epochs, [r["train/loss"] for r in records], marker="o", label="train")
+    loss_ax.plot(epochs, [r["test/loss"] for r in records], marker="o", label="test")
+    loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
+    loss_ax.legend()
+    accuracy_ax.plot(epochs, [100 * r["test/accuracy"] for r in records], marker="o")
+    accuracy_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    for ax in (loss_ax, accuracy_ax):
+        ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _save(fig, path: Path) -> None:
+    with files.replacing(path) as tmp:
+        fig.savefig(tmp, dpi=120)
+
+
+def _mean_accuracy(points: dict, key) -> float:
+    accuracies, _ = points[key]
+    return float(np.mean(accuracies)) if accuracies else np.nan
+
+
+def plot_heatmap(cells, record: dict, path: Path) -> None:
+    """Test accuracy, activation x learning rate (log), one panel per optimizer.
+
+    The colour is the test error on a log scale spanning the results' own range, so that 97%
+    and 98% (2.5x less error than 95%) look as different as 50% and 80%; a fixed linear 10-100%
+    scale would paint every cell that learned the same yellow. Diverged cells are left blank.
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    optimizers, activations, rates = grid_axes(cells)
+    points = grid_points(cells, record)
+    accuracy = {
+        o: np.array([[_mean_accuracy(points, (o, a, lr)) for lr in rates] for a in activations])
+        for o in optimizers
+    }
+    error = {o: 100 - acc for o, acc in accuracy.items()}
+    finite = np.concatenate([e[np.isfinite(e)] for e in error.values()])
+    low, high = (finite.min(), finite.max()) if finite.size else (1.0, 100.0)
+    norm = LogNorm(vmin=max(low, 0.01), vmax=max(high, 1.01 * max(low, 0.01)))
+    height = (0.55 * len(activations) + 1.2) * len(optimizers)
+    fig = Figure(figsize=(1.1 * len(rates) + 2.4, height), layout="constrained")
+    panels = np.atleast_1d(fig.subplots(len(optimizers), 1))
+    for ax, optimizer in zip(panels, optimizers, strict=True):
+        image = ax.imshow(
+            np.maximum(error[optimizer], norm.vmin), cmap="viridis_r", norm=norm, aspect="auto"
+        )
+        for (row, col), value in np.ndenumerate(accuracy[optimizer]):
+            text = "diverged" if np.isnan(value) else f"{value:.1f}"
+            dark = np.isfinite(value) and norm(100 - value) > 0.6  # the dark end of viridis_r
+            ax.text(col, row, text, ha="center", va="center", fontsize=8,
+                    color="white" if dark else "black")  # fmt: skip
+        ax.set_xticks(range(len(rates)), [f"{lr:g}" for lr in rates])
+        ax.set_yticks(range(len(activations)), activations)
+        title = f"Test accuracy (%) after epoch {record['epoch']}, {optimizer}"
+        ax.set(xlabel="learning rate (log grid)", title=title)
+        bar = fig.colorbar(image, ax=ax, label="test accuracy (%), log scale of the error")
+        bar.ax.invert_yaxis()  # high accuracy at the top
+        bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda e, _: f"{100 - e:g}"))
+        bar.ax.yaxis.set_minor_formatter(FuncFormatter(lambda e, _: ""))
+    _save(fig, path)
+
+
+def plot_grid_curves(cells, records: list[dict], path: Path) -> None:
+    """Test accuracy against epoch for every point, one panel per optimizer and activation.
+
+    A point whose every seed has diverged ends in a cross on the epoch axis.
+    """
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
+
+    optimizers, activations, rates = grid_axes(cells)
+    size = (3.2 * len(activations), 2.8 * len(optimizers) + 0.6)
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(len(optimizers), len(activations), squeeze=False, sharey=True)
+    colors = colormaps["viridis"](np.linspace(0, 0.95, len(rates)))
+    epochs = [r["epoch"] for r in records]
+    per_epoch = [grid_points(cells, r) for r in records]
+    for o, optimizer in enumerate(optimizers):
+        for a, activation in enumerate(activations):
+            ax = axes[o, a]
+            for lr, color in zip(rates, colors, strict=True):
+                values = [_mean_accuracy(p, (optimizer, activation, lr)) for p in per_epoch]
+                ax.plot(epochs, values, marker=".", color=color, label=f"{lr:g}")
+                if np.isnan(values).any():
+                    first = int(np.flatnonzero(np.isnan(values))[0])
+                    ax.plot(epochs[first], 0, marker="x", ms=8, mew=2, color=color, clip_on=False)
+            ax.set(title=f"{activation}, {optimizer}", xlabel="epoch", ylim=(0, 100))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.grid(alpha=0.3)
+        axes[o, 0].set_ylabel("test accuracy (%)")
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles.append(Line2D([], [], color="gray", marker="x", ls="", ms=8, mew=2))
+    labels.append("diverged")
+    fig.legend(handles, labels, title="learning rate", loc="outside right")
+    _save(fig, path)

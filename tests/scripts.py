@@ -1,0 +1,117 @@
+"""Running the experiment scripts as a user runs them, and reading what they leave behind.
+
+A test helper, not a test: `tests/test_resume.py` and `tests/test_faults.py` use it. Each run is
+a subprocess; `tests/interrupt.py` can stop it at the N-th chunk boundary or checkpoint save.
+"""
+
+import contextlib
+import csv
+import json
+import subprocess
+import sys
+
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+
+from conftest import ROOT
+
+MLP = ROOT / "experiments" / "mnist_mlp.py"
+GRID = ROOT / "experiments" / "activation_lr_grid.py"
+INTERRUPT = ROOT / "tests" / "interrupt.py"
+# 5,000 images in batches of 64: 78 steps an epoch, in chunks of 20, 20, 20 and 18. With a save
+# at every chunk boundary, boundaries 1-4 are epoch 1 (4 is its end, after its metrics line).
+MLP_ARGS = [
+    "--data.source=sample",
+    "--train.epochs=3",
+    "--train.batch_size=64",
+    "--train.chunk_steps=20",
+    "--model.features=(64, 10)",
+    "--checkpoint.every_steps=1",
+]
+# 4 cells; 39 steps of 128 an epoch, in chunks of 10, 10, 10 and 9; boundaries 1-4 are epoch 1.
+GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--grid.activations=tanh,relu",
+             "--grid.learning_rates=(0.1, 1.0)", "--grid.chunk_examples=1280",
+             "--checkpoint.every_steps=1"]  # fmt: skip
+EXPERIMENTS = {"mlp": (MLP, MLP_ARGS), "grid": (GRID, GRID_ARGS)}
+
+
+def run(script, args, workdir, interrupt=None):
+    """Run `script` with `args` on `workdir`, optionally under `tests/interrupt.py`."""
+    prefix = [str(INTERRUPT), interrupt] if interrupt else []
+    command = [sys.executable, *prefix, str(script), *args, f"--workdir={workdir}"]
+    return subprocess.run(command, capture_output=True, text=True, timeout=300)
+
+
+def final_state(workdir):
+    """The newest checkpoint's step and state, restored with orbax alone."""
+    with ocp.CheckpointManager((workdir / "checkpoints").absolute()) as manager:
+        step = manager.latest_step()
+        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+    return step, restored.state
+
+
+def metrics_without_times(workdir):
+    """metrics.jsonl or results.csv, without the columns that hold seconds."""
+    if (workdir / "metrics.jsonl").exists():
+        records = [
+            json.loads(line) for line in (workdir / "metrics.jsonl").read_text().splitlines()
+        ]
+        return [{k: v for k, v in r.items() if not k.endswith("seconds")} for r in records]
+    rows = list(csv.DictReader((workdir / "results.csv").read_text().splitlines()))
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in rows]
+
+
+def assert_same_results(workdir, reference):
+    """The same final step, bit-identical parameters and the same metrics as `reference`."""
+    step, state = final_state(workdir)
+    reference_step, reference_state = final_state(reference)
+    assert step == reference_step
+    same = jax.tree.map(lambda a, b: np.array_equal(a, b), state, reference_state)
+    assert all(jax.tree.leaves(same)), "final parameters differ"
+    assert metrics_without_times(workdir) == metrics_without_times(reference)
+
+
+def assert_checkpoints_intact(workdir):
+    """Every checkpoint on disk restores, and no save is left half-done.
+
+    (Their checksums are checked by the next resume, which warns about any that fails.)
+    """
+    directory = (workdir / "checkpoints").absolute()
+    assert not list(directory.glob("*.orbax-checkpoint-tmp*")), "a partial save was left behind"
+    with ocp.CheckpointManager(directory) as manager:
+        assert manager.all_steps()
+        for step in manager.all_steps():
+            manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+
+
+def assert_one_line(result, status, text):
+    """The run exited with `status` and printed exactly one line on stderr, containing `text`."""
+    assert result.returncode == status, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and text in lines[0], result.stderr
+
+
+def files_of(workdir) -> dict:
+    """{relative path: bytes} of every file in `workdir` but the lock (which holds a PID)."""
+    return {
+        str(p.relative_to(workdir)): p.read_bytes()
+        for p in sorted(workdir.rglob("*"))
+        if p.is_file() and p.name != "run.lock"
+    }
+
+
+@contextlib.contextmanager
+def held_by_another_process(workdir):
+    """Hold `workdir` from a second process while the block runs; yields that process's PID."""
+    code = (
+        "import time\nfrom dl_jax import workdir\n"
+        f"with workdir.hold({str(workdir)!r}):\n    print('held', flush=True)\n    time.sleep(300)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder.pid
+    finally:
+        holder.kill()
+        holder.wait()

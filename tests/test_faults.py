@@ -1,0 +1,83 @@
+"""Real faults, as a user meets them, for the single MLP and for the grid.
+
+Each story starts from a half-done run on a small tmpfs of its own, then meets every fault in
+turn: another process holding the work directory, other data, a read-only file system, Ctrl-C,
+Ctrl-C twice, and a full disk. Each fault must give exactly one line on stderr and its exit
+status, leave the files of the run as they were (or, for a full disk, every complete checkpoint
+loadable), and let the same command resume. The run then ends bit-identical to one that never
+stopped (`reference`).
+"""
+
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from dl_jax import data
+from scripts import (
+    EXPERIMENTS,
+    assert_checkpoints_intact,
+    assert_one_line,
+    assert_same_results,
+    files_of,
+    held_by_another_process,
+    run,
+)
+
+
+@pytest.fixture(scope="module")
+def other_data(tmp_path_factory, sample):
+    """An IDX folder with other data: the sample's first 2,000 training images, its test set."""
+    folder = tmp_path_factory.mktemp("other_data")
+    for split, n in (("train", 2000), ("test", None)):
+        images, labels = data.IDX_FILES[split]
+        arrays = getattr(sample, split)
+        data.write_idx(folder / images, arrays["image"][:n, ..., 0])
+        data.write_idx(folder / labels, arrays["label"][:n])
+    return folder
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_fault_gets_one_line_and_the_run_still_ends_bit_identical(
+    name, reference, tmpfs, other_data
+):
+    script, args = EXPERIMENTS[name]
+    workdir = tmpfs / "run"
+    assert run(script, args, workdir, "after_save:2").returncode == -signal.SIGKILL
+    before = files_of(workdir)
+
+    with held_by_another_process(workdir) as pid:
+        busy = run(script, args, workdir)
+    assert_one_line(busy, 2, f"error: --workdir={workdir} is in use by another run (PID {pid})")
+
+    elsewhere = [a for a in args if not a.startswith("--data.source")]
+    mixed = run(script, [*elsewhere, f"--data.dir={other_data}"], workdir)
+    assert_one_line(mixed, 2, "holds a run trained on other data: the train split differs")
+    assert files_of(workdir) == before
+
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    read_only = run(script, args, workdir)
+    subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
+    assert_one_line(read_only, 2, f"error: cannot write --workdir={workdir}: read-only file system")
+    assert files_of(workdir) == before
+
+    ctrl_c = run(script, args, workdir, "sigint:2")
+    assert_one_line(ctrl_c, 130, "stopped: Ctrl-C (SIGINT) received; saved step ")
+    assert "run the same command to resume" in ctrl_c.stderr
+    twice = run(script, args, workdir, "sigint_twice:1")
+    assert_one_line(twice, 130, "interrupted: stopped at once, without saving; run the same")
+
+    checkpoint_bytes = sum(f.stat().st_size for f in (reference[name] / "checkpoints").rglob("*"))
+    checkpoint_bytes //= len(list((reference[name] / "checkpoints").iterdir()))
+    filler = tmpfs / "filler"
+    filler.write_bytes(b"\0" * (shutil.disk_usage(tmpfs).free - checkpoint_bytes // 2))
+    full = run(script, args, workdir)
+    assert_one_line(full, 2, "no space left on device; free some space, then run the same")
+    assert_checkpoints_intact(workdir)
+    filler.unlink()
+
+    resumed = run(script, args, workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step" in resumed.stdout and "warning" not in resumed.stdout
+    assert_same_results(workdir, reference[name])

@@ -1,0 +1,134 @@
+"""The work directory: one process at a time, only a run's own directory, the same data."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from dl_jax import workdir
+from dl_jax.config import CheckpointConfig, ModelConfig
+from dl_jax.errors import ConfigError, DataError, StorageError, WorkdirBusy
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    model: ModelConfig = ModelConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    workdir: str = "x"
+
+
+def dataset(train="aa", test="bb", name="mnist", source="IDX folder A"):
+    return {
+        "name": name,
+        "source": source,
+        "train": {"examples": 60000, "sha256": train * 32},
+        "test": {"examples": 10000, "sha256": test * 32},
+    }
+
+
+def test_hold_writes_the_pid_and_refuses_a_second_holder(tmp_path):
+    run = tmp_path / "run"
+    with workdir.hold(run):
+        assert (run / "run.lock").read_text() == f"{os.getpid()}\n"
+        (run / "config.json").write_text("{}")  # the run writes something
+        busy = rf"--workdir={run} is in use by another run \(PID {os.getpid()}\); wait for it"
+        with pytest.raises(WorkdirBusy, match=busy), workdir.hold(run):
+            pass  # a second open file description cannot take the flock either
+        assert (run / "run.lock").read_text() == f"{os.getpid()}\n"  # the refusal changed nothing
+    assert (run / "run.lock").read_text() == ""  # released: no stale PID
+    with workdir.hold(run):  # and free again
+        pass
+
+
+def test_a_killed_holder_never_blocks_the_next_run(tmp_path):
+    code = (
+        "import time\nfrom dl_jax import workdir\n"
+        f"with workdir.hold({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(60)"
+    )
+    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline() == "held\n"
+    with pytest.raises(WorkdirBusy, match=f"PID {holder.pid}"), workdir.hold(tmp_path):
+        pass
+    holder.send_signal(signal.SIGKILL)
+    holder.wait()
+    assert (tmp_path / "run.lock").read_text() == f"{holder.pid}\n"  # stale, but not locked
+    with workdir.hold(tmp_path):
+        assert (tmp_path / "run.lock").read_text() == f"{os.getpid()}\n"
+
+
+def test_a_run_that_fails_before_writing_leaves_no_trace(tmp_path):
+    with pytest.raises(DataError), workdir.hold(tmp_path / "new" / "run"):
+        raise DataError("no data")
+    assert list(tmp_path.iterdir()) == []
+    (tmp_path / "old").mkdir()
+    with pytest.raises(DataError), workdir.hold(tmp_path / "old"):
+        raise DataError("no data")
+    assert [p.name for p in tmp_path.iterdir()] == ["old"]  # a directory it did not make stays
+
+
+def test_hold_refuses_what_is_not_a_run(tmp_path):
+    (tmp_path / "thesis.tex").write_text("years of work")
+    with pytest.raises(ConfigError, match=r"is not empty and holds no dl_jax run \(found: thes"):
+        workdir.hold(tmp_path).__enter__()
+    with pytest.raises(ConfigError, match="is a file, not a directory"):
+        workdir.hold(tmp_path / "thesis.tex").__enter__()
+    with pytest.raises(ConfigError, match="gs://bucket/run: URLs are not supported"):
+        workdir.hold("gs://bucket/run").__enter__()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis.tex"]
+    assert (tmp_path / "thesis.tex").read_text() == "years of work"
+    (tmp_path / "thesis.tex").unlink()
+    (tmp_path / "run.lock").write_text("")  # a run killed before it wrote its config
+    with workdir.hold(tmp_path):
+        pass
+
+
+def test_an_unwritable_workdir_is_refused_at_start_up(tmpfs):
+    (tmpfs / "run").mkdir()
+    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    for path in (tmpfs / "run", tmpfs / "new"):
+        with pytest.raises(StorageError) as error, workdir.hold(path):
+            pass
+        assert str(error.value) == (
+            f"cannot write --workdir={path}: read-only file system; make it writable or choose "
+            "another --workdir"
+        )
+
+
+def test_prepare_compares_the_config(tmp_path):
+    workdir.prepare(tmp_path, RunConfig(), ("workdir", "checkpoint."), dataset())
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["model"]["activation"] == "relu" and saved["dataset"] == dataset()
+    harmless = RunConfig(checkpoint=CheckpointConfig(every_steps=5), workdir="./elsewhere")
+    workdir.prepare(tmp_path, harmless, ("workdir", "checkpoint."), dataset())  # may resume
+    changed = RunConfig(model=ModelConfig(activation="tanh", features=(32, 10)))
+    message = (
+        r"holds a run with a different config \(model.activation: 'relu' -> 'tanh'; "
+        r"model.features: \[128, 64, 10\] -> \[32, 10\]\); resume it with its own values"
+    )
+    with pytest.raises(ConfigError, match=message):
+        workdir.prepare(tmp_path, changed, ("workdir", "checkpoint."), dataset())
+
+
+def test_prepare_compares_the_data_not_its_path(tmp_path):
+    workdir.prepare(tmp_path, RunConfig(), (), dataset())
+    before = (tmp_path / "config.json").read_text()
+    workdir.prepare(tmp_path, RunConfig(), (), dataset(source="IDX folder B"))  # moved: fine
+    assert json.loads((tmp_path / "config.json").read_text())["dataset"]["source"] == "IDX folder B"
+    (tmp_path / "config.json").write_text(before)
+    other = dataset(train="cc", name="fashion_mnist", source="IDX folder F")
+    message = (
+        f"--workdir={tmp_path} holds a run trained on other data: the train split differs (the "
+        "run's train split: mnist from IDX folder A, 60000 examples, sha256 aaaaaaaaaaaa; now: "
+        "fashion_mnist from IDX folder F, 60000 examples, sha256 cccccccccccc); resume it with "
+        "its own data, or choose another --workdir"
+    )
+    with pytest.raises(ConfigError) as error:
+        workdir.prepare(tmp_path, RunConfig(), (), other)
+    assert str(error.value) == message
+    with pytest.raises(ConfigError, match="the train and test splits differ"):
+        workdir.prepare(tmp_path, RunConfig(), (), dataset(train="cc", test="dd"))
+    assert (tmp_path / "config.json").read_text() == before  # nothing written
