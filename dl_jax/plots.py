@@ -40,6 +40,10 @@ def _mean_accuracy(points: dict, key) -> float:
     return float(np.mean(accuracies)) if accuracies else np.nan
 
 
+# Colour-bar ticks, as test error (%): accuracy 10, 50, 80, 90, 95, 97, 98, 99, 99.5 and 99.9.
+_ERROR_TICKS = (90, 50, 20, 10, 5, 3, 2, 1, 0.5, 0.1)
+
+
 def plot_heatmap(cells, record: dict, path: Path) -> None:
     """Test accuracy, activation x learning rate (log), one panel per optimizer.
 
@@ -59,10 +63,11 @@ def plot_heatmap(cells, record: dict, path: Path) -> None:
     }
     error = {o: 100 - acc for o, acc in accuracy.items()}
     finite = np.concatenate([e[np.isfinite(e)] for e in error.values()])
-    low, high = (finite.min(), finite.max()) if finite.size else (1.0, 100.0)
-    norm = LogNorm(vmin=max(low, 0.01), vmax=max(high, 1.01 * max(low, 0.01)))
+    low = max(finite.min(), 0.01) if finite.size else 1.0
+    high = max(finite.max(), 2 * low) if finite.size else 100.0  # a factor 2 at least
+    norm = LogNorm(vmin=low, vmax=high)
     height = (0.55 * len(activations) + 1.2) * len(optimizers)
-    fig = Figure(figsize=(1.1 * len(rates) + 2.4, height), layout="constrained")
+    fig = Figure(figsize=(max(1.1 * len(rates) + 2.4, 5), height), layout="constrained")
     panels = np.atleast_1d(fig.subplots(len(optimizers), 1))
     for ax, optimizer in zip(panels, optimizers, strict=True):
         image = ax.imshow(
@@ -78,6 +83,7 @@ def plot_heatmap(cells, record: dict, path: Path) -> None:
         title = f"Test accuracy (%) after epoch {record['epoch']}, {optimizer}"
         ax.set(xlabel="learning rate (log grid)", title=title)
         bar = fig.colorbar(image, ax=ax, label="test accuracy (%), log scale of the error")
+        bar.set_ticks([e for e in _ERROR_TICKS if norm.vmin <= e <= norm.vmax])
         bar.ax.invert_yaxis()  # high accuracy at the top
         bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda e, _: f"{100 - e:g}"))
         bar.ax.yaxis.set_minor_formatter(FuncFormatter(lambda e, _: ""))

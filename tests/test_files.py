@@ -1,6 +1,8 @@
+import shutil
+
 import pytest
 
-from dl_jax.files import replacing
+from dl_jax.files import append, replacing
 
 
 def test_replacing_swaps_in_the_new_file_only_when_the_block_ends_well(tmp_path):
@@ -22,3 +24,23 @@ def test_a_crash_in_the_block_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
         raise RuntimeError("crash")
     assert path.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.md"]
+
+
+def test_a_full_disk_is_one_line_and_leaves_every_file_as_it_was(tmpfs):
+    from dl_jax.errors import StorageError
+
+    log, table = tmpfs / "metrics.jsonl", tmpfs / "results.md"
+    append(log, '{"epoch": 1}\n')
+    table.write_text("old")
+    (tmpfs / "filler").write_bytes(b"\0" * shutil.disk_usage(tmpfs).free)  # not one byte left
+    full = f"cannot write {log}: no space left on device; free some space, then run the same"
+    with pytest.raises(StorageError, match=full):
+        append(log, '{"epoch": 2}\n' * 5000)
+    assert log.read_text() == '{"epoch": 1}\n'  # cut back to what it held, not half a line
+    no_space = pytest.raises(StorageError, match=f"cannot write {table}: no space left on device")
+    with no_space, replacing(table) as tmp:
+        tmp.write_text("new" * 100_000)
+    assert table.read_text() == "old" and not list(tmpfs.glob(".*tmp*"))
+    (tmpfs / "filler").unlink()
+    append(log, '{"epoch": 2}\n')
+    assert log.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
