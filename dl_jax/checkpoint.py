@@ -149,7 +149,8 @@ class Checkpointer:
         _quiet_failed_save_leftovers(_LOG_FILTER)
         if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
             for signum in SIGNAL_NAMES:
-                self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
+                if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup, `cmd &` in a script
+                    self._previous_handlers[signum] = signal.signal(signum, self._on_signal)
         return self
 
     def __exit__(self, exc_type, *_) -> None:

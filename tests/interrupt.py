@@ -47,5 +47,7 @@ def save(self, *args, **kwargs):
 
 
 Checkpointer.maybe_save, Checkpointer.save = maybe_save, save
+if kind.startswith("sigint"):  # Ctrl-C as in a terminal, even where the tests run in the background
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 script, sys.argv = sys.argv[2], sys.argv[2:]
 runpy.run_path(script, run_name="__main__")

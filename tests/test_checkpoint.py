@@ -133,6 +133,7 @@ def test_sigterm_saves_at_the_next_boundary_then_stops(tmp_path):
 
 
 def test_ctrl_c_saves_and_stops_and_a_second_one_stops_at_once(tmp_path):
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as in a terminal
     with Checkpointer(tmp_path, CheckpointConfig(every_minutes=0)) as ckpt:
         os.kill(os.getpid(), signal.SIGINT)  # noted; the next boundary saves and stops
         message = r"Ctrl-C \(SIGINT\) received; saved step 3 \(epoch 1, 3 steps into it\)"
@@ -142,6 +143,10 @@ def test_ctrl_c_saves_and_stops_and_a_second_one_stops_at_once(tmp_path):
         with pytest.raises(KeyboardInterrupt):  # the second Ctrl-C is not deferred
             os.kill(os.getpid(), signal.SIGINT)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup: Ctrl-C stays ignored
+    with Checkpointer(tmp_path, CheckpointConfig(every_minutes=0)):
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    signal.signal(signal.SIGINT, previous)
 
 
 def test_keep_epochs(tmp_path):

@@ -21,13 +21,24 @@ from scripts import (
     run,
 )
 
-KILL_POINTS = {
-    "boundary:1": "before the first save",
-    "after_save:2": "mid-epoch, after a save",
-    "during_save:6": "during a save (mid-epoch 2)",
-    "boundary:4": "after an epoch's metrics, before its checkpoint",
-    "after_save:10": "in the last epoch",
-}
+# The kill points of the default suite stop a run where only a resume can repair it: a save in
+# flight, and an epoch's metrics written before its checkpoint. The others, and the MLP's
+# mid-epoch kill and resume of tests/test_faults.py, cover the rest (`pytest --runslow`).
+SLOW = pytest.mark.slow
+KILL_POINTS = [
+    pytest.param("boundary:1", marks=SLOW, id="before the first save"),
+    pytest.param("after_save:2", marks=SLOW, id="mid-epoch, after a save"),
+    pytest.param("during_save:6", id="during a save (mid-epoch 2)"),
+    pytest.param("boundary:4", id="after an epoch's metrics, before its checkpoint"),
+    pytest.param("after_save:10", marks=SLOW, id="in the last epoch"),
+]
+GRID_KILL_POINTS = [
+    pytest.param("boundary:1", marks=SLOW),
+    pytest.param("after_save:2", marks=SLOW),
+    "during_save:3",
+    "boundary:4",
+    pytest.param("after_save:6", marks=SLOW),
+]
 
 
 @pytest.mark.parametrize("interrupt", KILL_POINTS)
@@ -42,8 +53,7 @@ def test_killed_single_run_resumes_bit_identical(interrupt, reference, tmp_path)
     assert_same_results(tmp_path, reference["mlp"])
 
 
-@pytest.mark.parametrize("interrupt", ["boundary:1", "after_save:2", "during_save:3",
-                                       "boundary:4", "after_save:6"])  # fmt: skip
+@pytest.mark.parametrize("interrupt", GRID_KILL_POINTS)
 def test_killed_grid_resumes_bit_identical(interrupt, reference, tmp_path):
     killed = run(GRID, GRID_ARGS, tmp_path, interrupt)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -53,6 +63,7 @@ def test_killed_grid_resumes_bit_identical(interrupt, reference, tmp_path):
     assert (tmp_path / "results.md").exists() and (tmp_path / "heatmap.png").exists()
 
 
+@pytest.mark.slow  # tests/test_faults.py stops with Ctrl-C, and test_sigterm_from_outside
 def test_sigterm_saves_stops_cleanly_and_resumes(reference, tmp_path):
     stopped = run(MLP, MLP_ARGS, tmp_path, "sigterm:6")  # mid-epoch 2
     assert stopped.returncode == 143, stopped.stderr
@@ -70,9 +81,10 @@ def test_sigterm_from_outside(tmp_path):
     args = ["--data.source=sample", "--train.epochs=40", "--checkpoint.every_minutes=0"]
     command = [sys.executable, str(MLP), *args, f"--workdir={tmp_path}"]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("data: ")  # it holds the workdir, compiles
+    second = run(MLP, args, tmp_path)  # the same command again, meanwhile: refused
     for line in process.stdout:  # wait until it trains
         if line.startswith("Epoch 2/40"):
-            second = run(MLP, args, tmp_path)  # the same command again, meanwhile: refused
             process.send_signal(signal.SIGTERM)
             break
     assert second.returncode == 2 and second.stderr == (
@@ -87,6 +99,7 @@ def test_sigterm_from_outside(tmp_path):
     assert epochs == list(range(1, 41))  # every epoch exactly once
 
 
+@pytest.mark.slow  # test_checkpoint.py checks the fallback itself, in-process
 def test_corrupt_newest_checkpoint_falls_back(reference, tmp_path):
     killed = run(MLP, MLP_ARGS, tmp_path, "after_save:7")
     assert killed.returncode == -signal.SIGKILL
