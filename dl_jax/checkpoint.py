@@ -10,7 +10,7 @@ fresh. The same command line therefore starts a run and resumes it.
   exactly the steps of an uninterrupted one and ends bit-identical to it.
 - When: every `every_steps` steps, once `every_minutes` have passed since the last save, after
   the last epoch, and on SIGTERM (the preemption signal) or SIGINT (Ctrl-C) at the next chunk
-  boundary, after which `Stopped` is raised; a second Ctrl-C stops at once, without saving.
+  boundary, after which `Stopped` is raised; a second Ctrl-C exits at once, without saving.
   With several hosts (`jax.distributed`), orbax's preemption sync point decides instead.
 - Crash safety: orbax writes each step into a temporary folder and renames it when complete, so
   a half-written step is never taken (and its folder is removed at the next start). A sha256 of
@@ -26,6 +26,7 @@ import contextlib
 import dataclasses
 import hashlib
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -41,7 +42,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from dl_jax.config import CheckpointConfig
-from dl_jax.errors import CheckpointError, Stopped, os_error_code, storage_error
+from dl_jax.errors import INTERRUPTED, CheckpointError, Stopped, os_error_code, storage_error
 
 SIGNAL_NAMES = {signal.SIGTERM: "SIGTERM", signal.SIGINT: "Ctrl-C (SIGINT)"}
 
@@ -86,17 +87,20 @@ def _from_a_failed_write(error: BaseException | None) -> bool:
 
 
 class _FailedSaveLogs(logging.Filter):
-    """Drops the reports of a save that the file system refused, which orbax logs with
-    tracebacks from each of its threads (absl) and asyncio logs for each of orbax's tasks left
-    behind. The error itself is raised to the user, as one line."""
+    """Drops orbax's reports of a save that the file system refused or Ctrl-C cut short: orbax
+    logs them with tracebacks from each of its threads (absl), and asyncio logs each of orbax's
+    tasks left behind. The error itself reaches the user, as one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        error = record.exc_info[1] if record.exc_info else None
-        if record.levelno < logging.ERROR or not (
-            _from_a_failed_write(error) or "os_error_code=" in record.getMessage()
-        ):
+        if record.levelno < logging.ERROR:
             return True
-        return record.name != "absl" or "orbax" not in record.pathname
+        error = record.exc_info[1] if record.exc_info else None
+        reported = (
+            isinstance(error, KeyboardInterrupt)
+            or _from_a_failed_write(error)
+            or "os_error_code=" in record.getMessage()
+        )
+        return not (reported and (record.name == "asyncio" or "orbax" in record.pathname))
 
 
 def _quiet_failed_save_leftovers(log_filter: logging.Filter) -> None:
@@ -121,6 +125,19 @@ def _quiet_failed_save_leftovers(log_filter: logging.Filter) -> None:
 
     hook.quiets_failed_saves = True
     sys.unraisablehook = hook
+
+
+def _stop_at_once(_signum, _frame) -> None:
+    """The second Ctrl-C: exit now, wherever the run is, as the user asked.
+
+    Nothing is lost that the next run needs: checkpoints are committed by a rename, so a save
+    cut short is only a temporary folder (removed at the next start), and a metrics line cut
+    short is dropped when the run resumes from its last checkpoint.
+    """
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+    os.write(sys.stderr.fileno(), f"{INTERRUPTED}\n".encode())
+    os._exit(130)
 
 
 _LOG_FILTER = _FailedSaveLogs()
@@ -171,7 +188,7 @@ class Checkpointer:
         """Stop at the next chunk boundary; after Ctrl-C, the next Ctrl-C stops at once."""
         self._signal = signum
         if signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
+            signal.signal(signal.SIGINT, _stop_at_once)
 
     @contextlib.contextmanager
     def _storage_errors(self):

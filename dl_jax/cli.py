@@ -8,7 +8,8 @@ can fix into one line on stderr and an exit status:
   `error: <message>`, exit status 2;
 - `Stopped` (SIGTERM or Ctrl-C, after saving a checkpoint): `stopped: <message>`, exit status
   143 or 130;
-- a second Ctrl-C, which stops at once without saving: exit status 130.
+- Ctrl-C before training starts, or a second Ctrl-C during training, which stops at once
+  without saving: `interrupted: ...`, exit status 130.
 
 Anything else is a bug and keeps its traceback. This is the only place that reads `sys.argv`.
 """
@@ -16,12 +17,13 @@ Anything else is a bug and keeps its traceback. This is the only place that read
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from dl_jax import config, workdir
-from dl_jax.errors import DLJaxError, Stopped
+from dl_jax.errors import INTERRUPTED, DLJaxError, Stopped
 
 
 def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] | None = None):
@@ -39,12 +41,10 @@ def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] |
         with held:
             return main(cfg)
     except DLJaxError as e:
+        if isinstance(e, Stopped):  # saved; a Ctrl-C during the exit has nothing left to stop
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"{'stopped' if isinstance(e, Stopped) else 'error'}: {e}", file=sys.stderr)
         raise SystemExit(e.exit_code) from None
-    except KeyboardInterrupt:
-        print(
-            "interrupted: stopped at once, without saving; run the same command to resume from "
-            "the last checkpoint",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt:  # before training started; a second Ctrl-C in training exits itself
+        print(INTERRUPTED, file=sys.stderr)
         raise SystemExit(130) from None

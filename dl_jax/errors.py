@@ -8,6 +8,12 @@ import errno
 import os
 import re
 
+# What an interrupted run says when it stops at once (a Ctrl-C, or the second one in training).
+INTERRUPTED = (
+    "interrupted: stopped at once, without saving; run the same command to resume from the last "
+    "checkpoint"
+)
+
 
 class DLJaxError(Exception):
     """Base class: the message names the problem and, where there are any, the valid choices."""

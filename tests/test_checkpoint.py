@@ -140,8 +140,7 @@ def test_ctrl_c_saves_and_stops_and_a_second_one_stops_at_once(tmp_path):
         with pytest.raises(Stopped, match=message) as stopped:
             ckpt.maybe_save(3, init, Position(step=3))
         assert stopped.value.exit_code == 130 and ckpt.latest_step() == 3
-        with pytest.raises(KeyboardInterrupt):  # the second Ctrl-C is not deferred
-            os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is checkpoint._stop_at_once  # the second one
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup: Ctrl-C stays ignored
     with Checkpointer(tmp_path, CheckpointConfig(every_minutes=0)):
@@ -195,3 +194,22 @@ def test_tensorboard_missing_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "tensorboardX", None)  # as if it were not installed
     with pytest.raises(ConfigError, match=r"needs tensorboardX: pip install -e '.\[tensorboard\]'"):
         metrics.require_tensorboard()
+
+
+@pytest.mark.parametrize(
+    "error, name, path, dropped",
+    [
+        (KeyboardInterrupt(), "absl", "orbax/checkpoint/checkpoint_manager.py", True),
+        (ValueError("RESOURCE_EXHAUSTED [os_error_code='28']"), "absl", "orbax/x.py", True),
+        (ValueError("RESOURCE_EXHAUSTED [os_error_code='28']"), "asyncio", "base_events.py", True),
+        (ValueError("a bug"), "absl", "orbax/checkpoint/checkpoint_manager.py", False),
+        (KeyboardInterrupt(), "absl", "somewhere/else.py", False),
+    ],
+)
+def test_only_orbax_reports_of_what_the_user_is_told_are_dropped(error, name, path, dropped):
+    import logging
+
+    record = logging.LogRecord(
+        name, logging.ERROR, path, 1, "failed", None, (type(error), error, None)
+    )
+    assert checkpoint._LOG_FILTER.filter(record) is not dropped
