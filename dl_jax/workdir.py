@@ -3,8 +3,8 @@
 - `hold` takes the directory for this process, first thing after the command line is parsed:
   an exclusive `flock` on its `run.lock`, with the holder's PID written in it. A second process
   is refused at once, naming the PID. The kernel drops a flock when its process ends, however it
-  ends (SIGKILL included), so a rerun after a crash is never refused. Writing the PID is also the
-  start-up check that the directory is writable.
+  ends (SIGKILL included), so a rerun after a crash is never refused. Writing the PID, and a
+  file created and removed beside it, are the start-up check that the directory is writable.
 - `prepare` then checks that the directory holds nothing, or a run this one may continue: the
   same config (up to fields that do not change results) trained on the same data, compared by
   the fingerprints of the decoded arrays. It writes the resolved config and the data's identity
@@ -21,6 +21,7 @@ import contextlib
 import fcntl
 import json
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -100,6 +101,9 @@ def _lock(workdir: Path) -> int:
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         os.fsync(fd)
+        probe_fd, probe = tempfile.mkstemp(dir=workdir, prefix=".write-check-")  # new files too
+        os.close(probe_fd)
+        os.unlink(probe)
     except OSError as e:
         os.close(fd)
         raise _not_writable(workdir, e) from None

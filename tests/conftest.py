@@ -80,19 +80,19 @@ def reference(tmp_path_factory):
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
-    """A small real file system of our own (16 MiB tmpfs), to fill up or make read-only.
-
-    Mounting needs root; elsewhere the tests that use it are skipped.
-    """
+def disk(tmp_path):
+    """A `scripts.Disk`: a 16 MiB tmpfs of our own where we may mount one, else a folder."""
     import subprocess
 
-    mount = tmp_path / "tmpfs"
+    from scripts import Disk
+
+    mount = tmp_path / "disk"
     mount.mkdir()
     made = subprocess.run(
         ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True
     )
-    if made.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {made.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", "-l", str(mount)], check=True)
+    yield Disk(mount, mounted=made.returncode == 0)
+    if made.returncode == 0:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+    else:
+        Disk(mount, mounted=False).read_only(writable=True)  # so that pytest can remove it

@@ -9,7 +9,9 @@ this wrapper counts them, and the saves, and at the N-th one of KIND:
 - during_save: SIGKILL while that save is being written (it is asynchronous);
 - sigterm: send SIGTERM to itself, as a preempting scheduler would, then carry on;
 - sigint: send SIGINT to itself, as Ctrl-C in its terminal would, then carry on;
-- sigint_twice: Ctrl-C, then Ctrl-C again once the first one has been noted.
+- sigint_twice: Ctrl-C, then Ctrl-C again once the first one has been noted;
+- enospc: that save fails as a full disk makes it fail under orbax (where the tests cannot
+  mount a small file system to fill up for real).
 """
 
 import os
@@ -36,8 +38,17 @@ def maybe_save(self, *args, **kwargs):
     return real_maybe_save(self, *args, **kwargs)
 
 
+def disk_full(*args, **kwargs):
+    raise ValueError(  # what tensorstore raises under orbax
+        'RESOURCE_EXHAUSTED: Error writing "params" in OCDBT database: Failed to write 203629 '
+        "bytes to file 8: No space left on device [os_error_code='28']"
+    )
+
+
 def save(self, *args, **kwargs):
     counts["save"] += 1
+    if counts["save"] == n and kind == "enospc":
+        self._manager.save = disk_full
     real_save(self, *args, **kwargs)
     if counts["save"] == n and kind == "during_save":
         os.kill(os.getpid(), signal.SIGKILL)

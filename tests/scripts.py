@@ -7,6 +7,7 @@ a subprocess; `tests/interrupt.py` can stop it at the N-th chunk boundary or che
 import contextlib
 import csv
 import json
+import shutil
 import subprocess
 import sys
 
@@ -115,3 +116,33 @@ def held_by_another_process(workdir):
     finally:
         holder.kill()
         holder.wait()
+
+
+class Disk:
+    """A small file system to fill up and make read-only: a 16 MiB tmpfs where the tests may
+    mount one (as root); elsewhere a plain folder, made read-only with chmod, and filled up by
+    injecting orbax's full-disk error into a save (`tests/interrupt.py enospc:1`)."""
+
+    def __init__(self, path, mounted: bool):
+        self.path, self.mounted = path, mounted
+
+    def read_only(self, writable=False) -> None:
+        if self.mounted:
+            options = "remount,rw" if writable else "remount,ro"
+            subprocess.run(["mount", "-o", options, str(self.path)], check=True)
+            return
+        for folder in [self.path, *[p for p in self.path.rglob("*") if p.is_dir()]]:
+            folder.chmod(0o755 if writable else 0o555)
+
+    @contextlib.contextmanager
+    def full(self, leave: int):
+        """Fill all but `leave` bytes while the block runs; yields the interrupt to run under."""
+        if not self.mounted:
+            yield "enospc:1"
+            return
+        filler = self.path / "filler"
+        filler.write_bytes(b"\0" * max(0, shutil.disk_usage(self.path).free - leave))
+        try:
+            yield None
+        finally:
+            filler.unlink()

@@ -1,6 +1,7 @@
 """Real faults, as a user meets them, for the single MLP and for the grid.
 
-Each story starts from a half-done run on a small tmpfs of its own, then meets every fault in
+Each story starts from a half-done run on a small disk of its own (`scripts.Disk`: a tmpfs
+where the tests run as root), then meets every fault in
 turn: another process holding the work directory, other data, a read-only file system, Ctrl-C,
 Ctrl-C twice, and a full disk. Each fault must give exactly one line on stderr and its exit
 status, leave the files of the run as they were (or, for a full disk, every complete checkpoint
@@ -8,9 +9,7 @@ loadable), and let the same command resume. The run then ends bit-identical to o
 stopped (`reference`).
 """
 
-import shutil
 import signal
-import subprocess
 
 import pytest
 
@@ -40,10 +39,10 @@ def other_data(tmp_path_factory, sample):
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
 def test_every_fault_gets_one_line_and_the_run_still_ends_bit_identical(
-    name, reference, tmpfs, other_data
+    name, reference, disk, other_data
 ):
     script, args = EXPERIMENTS[name]
-    workdir = tmpfs / "run"
+    workdir = disk.path / "run"
     assert run(script, args, workdir, "after_save:2").returncode == -signal.SIGKILL
     before = files_of(workdir)
 
@@ -56,10 +55,11 @@ def test_every_fault_gets_one_line_and_the_run_still_ends_bit_identical(
     assert_one_line(mixed, 2, "holds a run trained on other data: the train split differs")
     assert files_of(workdir) == before
 
-    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
+    disk.read_only()
     read_only = run(script, args, workdir)
-    subprocess.run(["mount", "-o", "remount,rw", str(tmpfs)], check=True)
-    assert_one_line(read_only, 2, f"error: cannot write --workdir={workdir}: read-only file system")
+    disk.read_only(writable=True)
+    cause = "read-only file system" if disk.mounted else "permission denied"
+    assert_one_line(read_only, 2, f"error: cannot write --workdir={workdir}: {cause}")
     assert files_of(workdir) == before
 
     ctrl_c = run(script, args, workdir, "sigint:2")
@@ -70,12 +70,10 @@ def test_every_fault_gets_one_line_and_the_run_still_ends_bit_identical(
 
     checkpoint_bytes = sum(f.stat().st_size for f in (reference[name] / "checkpoints").rglob("*"))
     checkpoint_bytes //= len(list((reference[name] / "checkpoints").iterdir()))
-    filler = tmpfs / "filler"
-    filler.write_bytes(b"\0" * (shutil.disk_usage(tmpfs).free - checkpoint_bytes // 2))
-    full = run(script, args, workdir)
-    assert_one_line(full, 2, "no space left on device; free some space, then run the same")
-    assert_checkpoints_intact(workdir)
-    filler.unlink()
+    with disk.full(leave=checkpoint_bytes // 2) as interrupt:  # room for half a checkpoint
+        full = run(script, args, workdir, interrupt)
+        assert_one_line(full, 2, "no space left on device; free some space, then run the same")
+        assert_checkpoints_intact(workdir)
 
     resumed = run(script, args, workdir)
     assert resumed.returncode == 0, resumed.stderr

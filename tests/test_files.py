@@ -1,7 +1,11 @@
+import errno
+import os
 import shutil
 
 import pytest
 
+from dl_jax import files
+from dl_jax.errors import StorageError
 from dl_jax.files import append, replacing
 
 
@@ -26,9 +30,10 @@ def test_a_crash_in_the_block_keeps_the_old_file_and_leaves_no_temporary(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results.md"]
 
 
-def test_a_full_disk_is_one_line_and_leaves_every_file_as_it_was(tmpfs):
-    from dl_jax.errors import StorageError
-
+def test_a_full_disk_is_one_line_and_leaves_every_file_as_it_was(disk):
+    if not disk.mounted:
+        pytest.skip("needs a tmpfs to fill (root); test_a_write_cut_short_is_cut_off runs instead")
+    tmpfs = disk.path
     log, table = tmpfs / "metrics.jsonl", tmpfs / "results.md"
     append(log, '{"epoch": 1}\n')
     table.write_text("old")
@@ -44,3 +49,20 @@ def test_a_full_disk_is_one_line_and_leaves_every_file_as_it_was(tmpfs):
     (tmpfs / "filler").unlink()
     append(log, '{"epoch": 2}\n')
     assert log.read_text() == '{"epoch": 1}\n{"epoch": 2}\n'
+
+
+def test_a_write_cut_short_is_cut_off(tmp_path, monkeypatch):
+    log = tmp_path / "metrics.jsonl"
+    append(log, '{"epoch": 1}\n')
+    real_write = os.write
+
+    def half_then_full(fd, data):  # a disk that fills up in the middle of the record
+        if len(data) > 4:
+            return real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files.os, "write", half_then_full)
+    with pytest.raises(StorageError, match=f"cannot write {log}: no space left on device"):
+        append(log, '{"epoch": 2}\n')
+    monkeypatch.undo()
+    assert log.read_text() == '{"epoch": 1}\n'

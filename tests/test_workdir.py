@@ -86,15 +86,15 @@ def test_hold_refuses_what_is_not_a_run(tmp_path):
         pass
 
 
-def test_an_unwritable_workdir_is_refused_at_start_up(tmpfs):
-    (tmpfs / "run").mkdir()
-    subprocess.run(["mount", "-o", "remount,ro", str(tmpfs)], check=True)
-    for path in (tmpfs / "run", tmpfs / "new"):
+def test_an_unwritable_workdir_is_refused_at_start_up(disk):
+    (disk.path / "run").mkdir()
+    disk.read_only()
+    cause = "read-only file system" if disk.mounted else "permission denied"
+    for path in (disk.path / "run", disk.path / "new"):
         with pytest.raises(StorageError) as error, workdir.hold(path):
             pass
         assert str(error.value) == (
-            f"cannot write --workdir={path}: read-only file system; make it writable or choose "
-            "another --workdir"
+            f"cannot write --workdir={path}: {cause}; make it writable or choose another --workdir"
         )
 
 
