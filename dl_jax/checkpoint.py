@@ -103,7 +103,10 @@ class _FailedSaveLogs(logging.Filter):
         return not (reported and (record.name == "asyncio" or "orbax" in record.pathname))
 
 
-def _quiet_failed_save_leftovers(log_filter: logging.Filter) -> None:
+_LOG_FILTER = _FailedSaveLogs()
+
+
+def _quiet_failed_save_leftovers() -> None:
     """Keep orbax's leftovers of a refused save out of stderr, for the rest of the process.
 
     They come up to interpreter shutdown: asyncio reports each abandoned task when it is
@@ -111,8 +114,8 @@ def _quiet_failed_save_leftovers(log_filter: logging.Filter) -> None:
     "unraisable" RuntimeError). Anything else is reported as before.
     """
     for name in ("absl", "asyncio"):
-        if log_filter not in logging.getLogger(name).filters:
-            logging.getLogger(name).addFilter(log_filter)
+        if _LOG_FILTER not in logging.getLogger(name).filters:
+            logging.getLogger(name).addFilter(_LOG_FILTER)
     previous = sys.unraisablehook
     if getattr(previous, "quiets_failed_saves", False):
         return
@@ -140,9 +143,6 @@ def _stop_at_once(_signum, _frame) -> None:
     os._exit(130)
 
 
-_LOG_FILTER = _FailedSaveLogs()
-
-
 class Checkpointer:
     """A thin layer over `ocp.CheckpointManager`: when to save, and restore with fallback.
 
@@ -163,7 +163,7 @@ class Checkpointer:
         self._previous_handlers: dict[int, Any] = {}
 
     def __enter__(self) -> Checkpointer:
-        _quiet_failed_save_leftovers(_LOG_FILTER)
+        _quiet_failed_save_leftovers()
         if jax.process_count() == 1 and threading.current_thread() is threading.main_thread():
             for signum in SIGNAL_NAMES:
                 if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup, `cmd &` in a script

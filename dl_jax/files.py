@@ -18,7 +18,10 @@ def storage_errors(path: Path):
     try:
         yield
     except OSError as e:
-        raise storage_error(path, e.errno or os_error_code(e)) from None
+        code = os_error_code(e)
+        if code is None:  # not a refusal of the file system's: keep its traceback
+            raise
+        raise storage_error(path, code) from None
 
 
 @contextlib.contextmanager

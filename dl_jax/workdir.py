@@ -26,8 +26,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from dl_jax import config
-from dl_jax.errors import ConfigError, WorkdirBusy, os_error_code, storage_error
-from dl_jax.files import replacing
+from dl_jax.errors import ConfigError, WorkdirBusy
+from dl_jax.files import replacing, storage_errors
 
 LOCK = "run.lock"  # holds the PID of the process that has the directory, while it has it
 CONFIG = "config.json"
@@ -77,11 +77,9 @@ def _lock(workdir: Path) -> int:
     """Create the directory if needed, flock its lock file and write our PID; the open fd."""
     path = workdir / LOCK
     while True:
-        try:
+        with storage_errors(f"--workdir={workdir}"):
             workdir.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise _not_writable(workdir, e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -98,20 +96,17 @@ def _lock(workdir: Path) -> int:
                 break
         os.close(fd)
     try:
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        os.fsync(fd)
-        probe_fd, probe = tempfile.mkstemp(dir=workdir, prefix=".write-check-")  # new files too
-        os.close(probe_fd)
-        os.unlink(probe)
-    except OSError as e:
+        with storage_errors(f"--workdir={workdir}"):
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            os.fsync(fd)
+            probe_fd, probe = tempfile.mkstemp(dir=workdir, prefix=".write-check-")  # new files
+            os.close(probe_fd)
+            os.unlink(probe)
+    except BaseException:
         os.close(fd)
-        raise _not_writable(workdir, e) from None
+        raise
     return fd
-
-
-def _not_writable(workdir: Path, error: OSError):
-    return storage_error(f"--workdir={workdir}", error.errno or os_error_code(error))
 
 
 def prepare(workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict) -> None:
