@@ -73,6 +73,20 @@ def assert_same_results(workdir, reference):
     assert metrics_without_times(workdir) == metrics_without_times(reference)
 
 
+def write_idx_folder(folder, splits, train=None, test=None):
+    """`splits` as the four IDX gz files in `folder`, cut to the first `train` and `test`
+    examples (None: all)."""
+    from dl_jax import data
+
+    folder.mkdir(exist_ok=True)
+    for split, n in (("train", train), ("test", test)):
+        images, labels = data.IDX_FILES[split]
+        arrays = getattr(splits, split)
+        data.write_idx(folder / images, arrays["image"][:n, ..., 0])
+        data.write_idx(folder / labels, arrays["label"][:n])
+    return folder
+
+
 def assert_checkpoints_intact(workdir):
     """Every checkpoint on disk restores, and no save is left half-done.
 

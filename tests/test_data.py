@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 
 from dl_jax import data
 from dl_jax.errors import ConfigError, DataError
+from scripts import write_idx_folder
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -112,24 +113,13 @@ def test_bundled_sample_is_the_deterministic_cut_of_real_mnist(tmp_path, mnist_d
     )
 
 
-def write_idx_folder(folder, splits, n=None):
-    """`splits` as the four IDX gz files in `folder`, cut to the first `n` examples."""
-    folder.mkdir(exist_ok=True)
-    for split in data.SPLITS:
-        images, labels = data.IDX_FILES[split]
-        arrays = getattr(splits, split)
-        data.write_idx(folder / images, arrays["image"][:n, ..., 0])
-        data.write_idx(folder / labels, arrays["label"][:n])
-    return folder
-
-
 def test_the_dataset_is_recognised_by_its_decoded_arrays(tmp_path, sample):
     assert sample.dataset == "mnist" and sample.describe() == (
         "mnist from bundled MNIST sample: 5000 train, 1000 test"
     )
     copy = data.load(idx_dir=write_idx_folder(tmp_path / "copy", sample))  # recompressed
     assert copy.fingerprints == sample.fingerprints and copy.dataset == "mnist"
-    cut = data.load(idx_dir=write_idx_folder(tmp_path / "cut", sample, n=100))
+    cut = data.load(idx_dir=write_idx_folder(tmp_path / "cut", sample, train=100, test=100))
     assert cut.dataset == "unknown"  # a subset is legitimate data, just not a known one
     assert cut.describe() == f"unknown, from IDX folder {tmp_path / 'cut'}: 100 train, 100 test"
     identity = cut.identity()
@@ -162,7 +152,7 @@ def test_an_explicit_name_must_match_the_recognised_data(tmp_path, sample):
         data.load("fashion_mnist", source="tfds", idx_dir=folder, tfds_dir=tmp_path / "tfds")
     assert not (tmp_path / "tfds").exists()
     assert data.load("mnist", idx_dir=folder).dataset == "mnist"
-    cut = write_idx_folder(tmp_path / "cut", sample, n=50)
+    cut = write_idx_folder(tmp_path / "cut", sample, train=50, test=50)
     assert data.load("fashion_mnist", idx_dir=cut).dataset == "unknown"  # unknown data: allowed
 
 

@@ -13,7 +13,6 @@ import signal
 
 import pytest
 
-from dl_jax import data
 from scripts import (
     EXPERIMENTS,
     assert_checkpoints_intact,
@@ -22,19 +21,14 @@ from scripts import (
     files_of,
     held_by_another_process,
     run,
+    write_idx_folder,
 )
 
 
 @pytest.fixture(scope="module")
 def other_data(tmp_path_factory, sample):
     """An IDX folder with other data: the sample's first 2,000 training images, its test set."""
-    folder = tmp_path_factory.mktemp("other_data")
-    for split, n in (("train", 2000), ("test", None)):
-        images, labels = data.IDX_FILES[split]
-        arrays = getattr(sample, split)
-        data.write_idx(folder / images, arrays["image"][:n, ..., 0])
-        data.write_idx(folder / labels, arrays["label"][:n])
-    return folder
+    return write_idx_folder(tmp_path_factory.mktemp("other_data"), sample, train=2000)
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)

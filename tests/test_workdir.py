@@ -3,15 +3,13 @@
 import dataclasses
 import json
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from dl_jax import workdir
 from dl_jax.config import CheckpointConfig, ModelConfig
 from dl_jax.errors import ConfigError, DataError, StorageError, WorkdirBusy
+from scripts import held_by_another_process
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,17 +43,11 @@ def test_hold_writes_the_pid_and_refuses_a_second_holder(tmp_path):
 
 
 def test_a_killed_holder_never_blocks_the_next_run(tmp_path):
-    code = (
-        "import time\nfrom dl_jax import workdir\n"
-        f"with workdir.hold({str(tmp_path)!r}):\n    print('held', flush=True)\n    time.sleep(60)"
-    )
-    holder = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    assert holder.stdout.readline() == "held\n"
-    with pytest.raises(WorkdirBusy, match=f"PID {holder.pid}"), workdir.hold(tmp_path):
-        pass
-    holder.send_signal(signal.SIGKILL)
-    holder.wait()
-    assert (tmp_path / "run.lock").read_text() == f"{holder.pid}\n"  # stale, but not locked
+    # The holder is SIGKILLed as the block ends.
+    with held_by_another_process(tmp_path) as pid, pytest.raises(WorkdirBusy) as busy:
+        workdir.hold(tmp_path).__enter__()
+    assert f"(PID {pid})" in str(busy.value)
+    assert (tmp_path / "run.lock").read_text() == f"{pid}\n"  # stale, but not locked
     with workdir.hold(tmp_path):
         assert (tmp_path / "run.lock").read_text() == f"{os.getpid()}\n"
 
