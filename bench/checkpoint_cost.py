@@ -40,7 +40,7 @@ def mlp(splits, epochs: int, checkpoint_cfg, workdir: Path) -> list[float]:
         MLP((128, 64, 10), "relu"),
         optim.make_optimizer("adam", 1e-3),
         losses.softmax_cross_entropy,
-        train.root_keys(0)[0],
+        0,
         train.scale_images(splits.train["image"][:1]),
     )
     with Checkpointer(workdir, checkpoint_cfg) as checkpointer:

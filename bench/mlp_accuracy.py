@@ -36,7 +36,7 @@ def dl_jax_run(splits, schedule: str, seed: int, epochs: int) -> list[dict]:
         MLP((128, 64, 10), "relu"),
         tx,
         losses.softmax_cross_entropy,
-        train.root_keys(seed)[0],
+        seed,
         train.scale_images(splits.train["image"][:1]),
     )
     cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)

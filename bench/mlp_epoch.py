@@ -63,7 +63,7 @@ def jax_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
         MLP(FEATURES, "relu"),
         optim.make_optimizer("adam", 1e-3),
         losses.softmax_cross_entropy,
-        train.root_keys(seed)[0],
+        seed,
         train.scale_images(splits.train["image"][:1]),
     )
     records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]

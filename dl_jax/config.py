@@ -27,17 +27,26 @@ from dl_jax.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    features: tuple[int, ...] = (128, 64, 10)  # dense layer widths; the last is the class count
-    activation: str = "relu"  # hidden-layer activation, a name in activations.ACTIVATIONS
-    use_bias: bool = True  # the slides' network has no biases
+    name: str = "mlp"  # mlp | lenet5 | cnn; dl_jax.models.build makes the module
+    activation: str = "auto"  # a name in activations.ACTIVATIONS; auto: relu, tanh for lenet5
+    features: tuple[int, ...] = (128, 64, 10)  # mlp: dense widths; the last is the class count
+    use_bias: bool = True  # mlp: the slides' network has no biases
+    conv_features: tuple[int, ...] = (32, 64)  # cnn: filters of each 3x3 conv (+ 2x2 pooling)
+    dense_features: tuple[int, ...] = (256, 10)  # cnn: dense widths; the last is the class count
+    pooling: str = "avg"  # lenet5, cnn: avg | max (2x2, stride 2)
+    dropout_rate: float = 0.0  # cnn: dropout after each hidden dense layer, in training
+    conv_impl: str = "auto"  # lenet5, cnn: lax | im2col; auto: im2col on CPU, lax on GPU/TPU
 
     def __post_init__(self):
-        check(
-            len(self.features) > 0 and min(self.features) > 0,
-            "model.features",
-            self.features,
-            "a non-empty tuple of positive widths",
-        )
+        for name in ("features", "conv_features", "dense_features"):
+            value = getattr(self, name)
+            check(
+                (len(value) > 0 or name == "conv_features") and min(value, default=1) > 0,
+                f"model.{name}",
+                value,
+                "a non-empty tuple of positive widths",
+            )
+        check(0 <= self.dropout_rate < 1, "model.dropout_rate", self.dropout_rate, "0 <= rate < 1")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -37,27 +37,47 @@ Batch = dict[str, jax.Array]  # {"image": uint8 [B, 28, 28, 1], "label": int32 [
 
 
 class TrainState(train_state.TrainState):
-    """flax's TrainState (step, params, optimizer and its state) plus the per-example loss."""
+    """flax's TrainState (step, params, optimizer and its state), the per-example loss, and the
+    key of the dropout stream (raw key data, so that it checkpoints as a plain uint32 array)."""
 
+    dropout_key: jax.Array
     loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = struct.field(pytree_node=False)
 
 
-def root_keys(seed: int) -> tuple[jax.Array, jax.Array]:
-    """The two streams of a run, split from its one root key: (init, shuffle)."""
-    init_key, shuffle_key = jax.random.split(jax.random.key(seed))
-    return init_key, shuffle_key
+def root_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """The three streams of a run, from its one root key: (init, shuffle, dropout).
+
+    The dropout stream is folded in, so that the first two are the split they always were.
+    """
+    root = jax.random.key(seed)
+    init_key, shuffle_key = jax.random.split(root)
+    return init_key, shuffle_key, jax.random.fold_in(root, 2)
 
 
 def create_train_state(
     model: nn.Module,
     tx: optax.GradientTransformation,
     loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
-    rng: jax.Array,
+    seed: int,
     example_input: jax.Array,
 ) -> TrainState:
-    """Initialize `model` on `example_input` (a batch of the real input shape) and its optimizer."""
-    params = model.init(rng, example_input)["params"]
-    return TrainState.create(apply_fn=model.apply, params=params, tx=tx, loss_fn=loss_fn)
+    """Initialize `model` on `example_input` (a batch of the real input shape) and its optimizer,
+    from the init and dropout streams of `seed`."""
+    init_key, _, dropout_key = root_keys(seed)
+    params = model.init(init_key, example_input)["params"]
+    return TrainState.create(
+        apply_fn=model.apply,
+        params=params,
+        tx=tx,
+        loss_fn=loss_fn,
+        dropout_key=jax.random.key_data(dropout_key),
+    )
+
+
+def step_rngs(state: TrainState) -> dict[str, jax.Array]:
+    """The rngs of the step `state.step`: its dropout key is the run's, folded with the step."""
+    key = jax.random.wrap_key_data(state.dropout_key)
+    return {"dropout": jax.random.fold_in(key, state.step)}
 
 
 def scale_images(image_u8: jax.Array) -> jax.Array:
@@ -70,7 +90,9 @@ def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, j
     """One gradient step on the mean loss of `batch`."""
 
     def mean_loss(params):
-        logits_BK = state.apply_fn({"params": params}, scale_images(batch["image"]), train=True)
+        logits_BK = state.apply_fn(
+            {"params": params}, scale_images(batch["image"]), train=True, rngs=step_rngs(state)
+        )
         return state.loss_fn(logits_BK, batch["label"]).mean()
 
     loss, grads = jax.value_and_grad(mean_loss)(state.params)
@@ -213,7 +235,7 @@ def fit(
     replicated = parallel.replicated(mesh)
     batch_sharding = parallel.batch_sharding(mesh)
     train, test, state = jax.device_put((splits.train, splits.test, state), replicated)
-    _, shuffle_key = root_keys(cfg.seed)
+    _, shuffle_key, _ = root_keys(cfg.seed)
 
     @functools.lru_cache(maxsize=1)
     def indices(epoch):

@@ -159,7 +159,7 @@ def test_resuming_with_a_different_config_is_refused(tmp_path):
     assert_one_line_error(
         result,
         "holds a run with a different config (model.activation: "
-        "'relu' -> 'tanh'; train.seed: 0 -> 3); resume it with",
+        "'auto' -> 'tanh'; train.seed: 0 -> 3); resume it with",
     )
     harmless = run(*args, "--checkpoint.every_minutes=1", "--log.tensorboard=True")
     assert harmless.returncode == 0, harmless.stderr

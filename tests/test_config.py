@@ -54,7 +54,7 @@ def test_configs_are_hashable_and_frozen():
 @pytest.mark.parametrize(
     "arg, message",
     [
-        ("--train.epoch=3", r"unknown key --train.epoch; valid keys: model.features, .*epochs"),
+        ("--train.epoch=3", r"unknown key --train.epoch; valid keys: model.name, .*epochs"),
         ("--train.epochs=ten", r"--train.epochs=ten: expected int, got 'ten'"),
         ("--train.epochs=2.5", r"expected int, got 2.5"),
         ("--model.features=(128, x)", r"expected a tuple of int"),
@@ -78,7 +78,7 @@ def test_help_lists_every_field_with_its_comment(capsys):
     assert out.startswith("Doc line.")
     assert "--optim.learning_rate=0.001  # step size" in out
     assert "--workdir=None  # output folder" in out
-    assert out.count("\n  --") == len(config.field_paths(Cfg())) == 18
+    assert out.count("\n  --") == len(config.field_paths(Cfg())) == 24
 
 
 def test_run_turns_user_errors_into_one_line(capsys):
@@ -91,5 +91,5 @@ def test_run_turns_user_errors_into_one_line(capsys):
 
 def test_config_is_plain_json_data():
     written = json.loads(json.dumps(config.to_dict(Cfg())))
-    assert written["model"] == {"features": [128, 64, 10], "activation": "relu", "use_bias": True}
+    assert written["model"]["features"] == [128, 64, 10] and written["model"]["name"] == "mlp"
     assert config.differences(written, Cfg()) == []

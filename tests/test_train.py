@@ -14,7 +14,7 @@ def make_state(loss_fn=losses.softmax_cross_entropy, name="adam", learning_rate=
         MLP((32, 10), "relu"),
         optim.make_optimizer(name, learning_rate),
         loss_fn,
-        train.root_keys(seed)[0],
+        seed,
         jnp.zeros((1, 28, 28, 1)),
     )
 
@@ -144,7 +144,7 @@ def test_full_mnist_one_epoch(mnist_dir):
         MLP((128, 64, 10), "relu"),
         optim.make_optimizer("adam", 1e-3),
         losses.softmax_cross_entropy,
-        train.root_keys(0)[0],
+        0,
         jnp.zeros((1, 28, 28, 1)),
     )
     ((_, record),) = train.fit(state, splits, TrainConfig(epochs=1), parallel.make_mesh(1))

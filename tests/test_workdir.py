@@ -93,12 +93,12 @@ def test_an_unwritable_workdir_is_refused_at_start_up(disk):
 def test_prepare_compares_the_config(tmp_path):
     workdir.prepare(tmp_path, RunConfig(), ("workdir", "checkpoint."), dataset())
     saved = json.loads((tmp_path / "config.json").read_text())
-    assert saved["model"]["activation"] == "relu" and saved["dataset"] == dataset()
+    assert saved["model"]["activation"] == "auto" and saved["dataset"] == dataset()
     harmless = RunConfig(checkpoint=CheckpointConfig(every_steps=5), workdir="./elsewhere")
     workdir.prepare(tmp_path, harmless, ("workdir", "checkpoint."), dataset())  # may resume
     changed = RunConfig(model=ModelConfig(activation="tanh", features=(32, 10)))
     message = (
-        r"holds a run with a different config \(model.activation: 'relu' -> 'tanh'; "
+        r"holds a run with a different config \(model.activation: 'auto' -> 'tanh'; "
         r"model.features: \[128, 64, 10\] -> \[32, 10\]\); resume it with its own values"
     )
     with pytest.raises(ConfigError, match=message):

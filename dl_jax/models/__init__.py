@@ -1,5 +1,58 @@
-"""Models as flax.linen modules with pure `init` / `apply`."""
+"""Models as flax.linen modules with pure `init` / `apply`, and `build`, which makes one by name."""
 
+import flax.linen as nn
+import jax
+
+from dl_jax.activations import get_activation
+from dl_jax.config import ModelConfig
+from dl_jax.errors import unknown_name
+from dl_jax.models.cnn import CNN, CONV_IMPLS, POOLINGS, LeNet5
 from dl_jax.models.mlp import MLP
 
-__all__ = ["MLP"]
+MODELS = ("mlp", "lenet5", "cnn")
+DEFAULT_ACTIVATIONS = {"mlp": "relu", "lenet5": "tanh", "cnn": "relu"}
+
+
+def conv_impl(cfg: ModelConfig, backend: str | None = None) -> str:
+    """The conv implementation to run: `auto` is im2col on CPU and lax elsewhere (GPU, TPU)."""
+    if cfg.conv_impl != "auto":
+        if cfg.conv_impl not in CONV_IMPLS:
+            raise unknown_name("conv implementation", cfg.conv_impl, ("auto", *CONV_IMPLS))
+        return cfg.conv_impl
+    return "im2col" if (backend or jax.default_backend()) == "cpu" else "lax"
+
+
+def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) -> nn.Module:
+    """The flax module that `cfg` describes.
+
+    `activation` (a name or a function) and `kernel_init` override the config's, for the grid,
+    whose cells pick them; `backend` resolves `conv_impl=auto` (default: JAX's backend). An
+    unknown model, activation, pooling or conv implementation is a one-line ConfigError.
+    """
+    if cfg.name not in MODELS:
+        raise unknown_name("model", cfg.name, MODELS)
+    if activation is None:
+        activation = cfg.activation if cfg.activation != "auto" else DEFAULT_ACTIVATIONS[cfg.name]
+    if isinstance(activation, str):
+        get_activation(activation)  # an unknown name fails here, listing the valid ones
+    if cfg.name == "mlp":
+        init = {} if kernel_init is None else {"kernel_init": kernel_init}
+        return MLP(cfg.features, activation, cfg.use_bias, **init)
+    if kernel_init is not None:
+        raise ValueError(f"model {cfg.name!r} has no kernel_init choice")
+    impl = conv_impl(cfg, backend)
+    if cfg.pooling not in POOLINGS:
+        raise unknown_name("pooling", cfg.pooling, POOLINGS)
+    if cfg.name == "lenet5":
+        return LeNet5(activation, cfg.pooling, conv_impl=impl)
+    return CNN(
+        cfg.conv_features,
+        cfg.dense_features,
+        activation=activation,
+        pooling=cfg.pooling,
+        dropout_rate=cfg.dropout_rate,
+        conv_impl=impl,
+    )
+
+
+__all__ = ["CNN", "MLP", "MODELS", "LeNet5", "build", "conv_impl"]
