@@ -125,3 +125,54 @@ def plot_grid_curves(cells, records: list[dict], path: Path) -> None:
     labels.append("diverged")
     fig.legend(handles, labels, title="learning rate", loc="outside right")
     _save(fig, path)
+
+
+def plot_filters(kernel_HWCF: np.ndarray, path: Path, title: str = "First-layer filters") -> None:
+    """Each of the F filters of a conv kernel [kh, kw, C, F] as a small image (channel 0 if C > 1).
+
+    Weights are drawn on one diverging scale, symmetric around 0: red excites, blue inhibits.
+    """
+    from matplotlib.figure import Figure
+
+    kernel = np.asarray(kernel_HWCF)[:, :, 0, :]
+    count = kernel.shape[-1]
+    cols = min(count, 8)
+    rows = -(-count // cols)
+    limit = float(np.abs(kernel).max()) or 1.0
+    fig = Figure(figsize=(1.1 * cols + 0.8, 1.1 * rows + 0.6), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False)).ravel()
+    for i, ax in enumerate(axes):
+        ax.set_axis_off()
+        if i < count:
+            image = ax.imshow(kernel[:, :, i], cmap="RdBu_r", vmin=-limit, vmax=limit)
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label="weight")
+    fig.suptitle(f"{title}: {count} of {kernel.shape[0]}x{kernel.shape[1]}")
+    _save(fig, path)
+
+
+def plot_feature_maps(
+    image_HWC: np.ndarray, maps: dict[str, np.ndarray], path: Path, label=None, per_layer: int = 8
+) -> None:
+    """An input image and, a row per layer, the first `per_layer` channels of its feature maps
+    (`maps`: layer name -> [H, W, F], in the order of the network)."""
+    from matplotlib.figure import Figure
+
+    cols = per_layer + 1
+    fig = Figure(figsize=(1.25 * cols, 1.4 * len(maps) + 0.4), layout="constrained")
+    axes = fig.subplots(len(maps), cols, squeeze=False)
+    for row, (name, fmap_HWF) in enumerate(maps.items()):
+        fmap_HWF = np.asarray(fmap_HWF)
+        for col, ax in enumerate(axes[row]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if col == 0:
+                ax.imshow(np.asarray(image_HWC)[:, :, 0], cmap="gray_r")
+                ax.set_ylabel(f"{name}\n{'x'.join(map(str, fmap_HWF.shape))}", fontsize=8)
+            elif col - 1 < fmap_HWF.shape[-1]:
+                ax.imshow(fmap_HWF[:, :, col - 1], cmap="viridis")
+                ax.set_title(f"channel {col - 1}", fontsize=7)
+            else:
+                ax.set_axis_off()
+    digit = "" if label is None else f" (a {label})"
+    fig.suptitle(f"Feature maps of one test image{digit} after each conv layer")
+    _save(fig, path)

@@ -18,6 +18,7 @@ import orbax.checkpoint as ocp
 from conftest import ROOT
 
 MLP = ROOT / "experiments" / "mnist_mlp.py"
+CNN = ROOT / "experiments" / "mnist_cnn.py"
 GRID = ROOT / "experiments" / "activation_lr_grid.py"
 INTERRUPT = ROOT / "tests" / "interrupt.py"
 # 5,000 images in batches of 64: 78 steps an epoch, in chunks of 20, 20, 20 and 18. With a save
@@ -34,7 +35,10 @@ MLP_ARGS = [
 GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--grid.activations=tanh,relu",
              "--grid.learning_rates=(0.1, 1.0)", "--grid.chunk_examples=1280",
              "--checkpoint.every_steps=1"]  # fmt: skip
-EXPERIMENTS = {"mlp": (MLP, MLP_ARGS), "grid": (GRID, GRID_ARGS)}
+# A small CNN with dropout, on the MLP's steps and chunks: its dropout masks must resume too.
+CNN_ARGS = [*MLP_ARGS[:-2], "--model.conv_features=(4, 8)", "--model.dense_features=(16, 10)",
+            "--model.dropout_rate=0.5", "--checkpoint.every_steps=1"]  # fmt: skip
+EXPERIMENTS = {"mlp": (MLP, MLP_ARGS), "cnn": (CNN, CNN_ARGS), "grid": (GRID, GRID_ARGS)}
 
 
 def run(script, args, workdir, interrupt=None):

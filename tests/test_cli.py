@@ -10,6 +10,7 @@ import pytest
 from conftest import ROOT
 
 SCRIPT = ROOT / "experiments" / "mnist_mlp.py"
+CNN = ROOT / "experiments" / "mnist_cnn.py"
 GRID = ROOT / "experiments" / "activation_lr_grid.py"
 
 
@@ -38,6 +39,11 @@ def assert_one_line_error(result, message):
         (["--data.source=web"], "unknown data source 'web'; valid: auto, idx, sample, tfds"),
         (["--data.dir=/nonexistent"], "IDX folder /nonexistent does not exist"),
         (["--data.source=sample", "--train.num_devices=64"], "but only 8 device(s) are available"),
+        (["--model.name=resnet"], "unknown model 'resnet'; valid: cnn, lenet5, mlp"),
+        (["--model.name=cnn", "--model.pooling=min"], "unknown pooling 'min'; valid: avg, max"),
+        (["--model.conv_impl=fft"], "unknown conv implementation 'fft'; valid: auto, im2col, lax"),
+        (["--model.dropout_rate=1.0"], "--model.dropout_rate=1.0 is invalid: expected 0 <= rate"),
+        (["--model.conv_features=(4, 0)"], "expected a non-empty tuple of positive widths"),
     ],
 )
 def test_bad_input(args, message, tmp_path):
@@ -71,6 +77,20 @@ def test_help_is_fast_and_lists_options():
     assert result.returncode == 0
     assert "--optim.schedule='cosine'" in result.stdout
     assert "--data.source='auto'" in result.stdout
+    cnn = run("--help", script=CNN)
+    assert cnn.returncode == 0 and "--model.name='cnn'  # mlp | lenet5 | cnn" in cnn.stdout
+    assert "--model.conv_impl='auto'" in cnn.stdout and "--optim.name='momentum'" in cnn.stdout
+
+
+@pytest.mark.parametrize("model", ["lenet5", "mlp"])
+def test_cnn_script_trains_any_image_model(model, tmp_path):
+    args = ["--data.source=sample", "--train.epochs=1", "--train.chunk_steps=13"]
+    result = run(*args, f"--model.name={model}", f"--workdir={tmp_path}", script=CNN)
+    assert result.returncode == 0, result.stderr
+    assert f"model: {model}" in result.stdout
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["conv_impl"] == "auto"
+    pictures = {"filters.png", "feature_maps.png"} & {p.name for p in tmp_path.iterdir()}
+    assert pictures == ({"filters.png", "feature_maps.png"} if model == "lenet5" else set())
 
 
 def test_a_run_writes_config_and_metrics(tmp_path):

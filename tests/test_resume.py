@@ -11,6 +11,8 @@ import sys
 import pytest
 
 from scripts import (
+    CNN,
+    CNN_ARGS,
     GRID,
     GRID_ARGS,
     MLP,
@@ -51,6 +53,17 @@ def test_killed_single_run_resumes_bit_identical(interrupt, reference, tmp_path)
     assert resumed.returncode == 0, resumed.stderr
     assert ("resuming from step" in resumed.stdout) == (interrupt != "boundary:1")
     assert_same_results(tmp_path, reference["mlp"])
+
+
+@pytest.mark.parametrize("interrupt", ["during_save:6", pytest.param("boundary:4", marks=SLOW)])
+def test_killed_cnn_with_dropout_resumes_bit_identical(interrupt, reference, tmp_path):
+    killed = run(CNN, CNN_ARGS, tmp_path, interrupt)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run(CNN, CNN_ARGS, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step" in resumed.stdout
+    assert_same_results(tmp_path, reference["cnn"])
+    assert (tmp_path / "filters.png").exists() and (tmp_path / "feature_maps.png").exists()
 
 
 @pytest.mark.parametrize("interrupt", GRID_KILL_POINTS)

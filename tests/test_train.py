@@ -6,12 +6,16 @@ import pytest
 from dl_jax import losses, optim, parallel, train
 from dl_jax.config import TrainConfig
 from dl_jax.errors import ConfigError, DivergedError
-from dl_jax.models import MLP
+from dl_jax.models import CNN, MLP
+
+SMALL_CNN = CNN((4, 8), (16, 10), dropout_rate=0.5, conv_impl="im2col")
 
 
-def make_state(loss_fn=losses.softmax_cross_entropy, name="adam", learning_rate=1e-3, seed=0):
+def make_state(
+    loss_fn=losses.softmax_cross_entropy, name="adam", learning_rate=1e-3, seed=0, model=None
+):
     return train.create_train_state(
-        MLP((32, 10), "relu"),
+        model or MLP((32, 10), "relu"),
         optim.make_optimizer(name, learning_rate),
         loss_fn,
         seed,
@@ -46,6 +50,34 @@ def test_epoch_indices_are_a_pure_function_of_seed_and_epoch():
     np.testing.assert_array_equal(idx, train.epoch_indices(key, 3, 100, 32))
     assert not np.array_equal(idx, train.epoch_indices(key, 4, 100, 32))
     assert not np.array_equal(idx, train.epoch_indices(train.root_keys(1)[1], 3, 100, 32))
+
+
+def test_root_keys_are_three_distinct_streams_and_the_first_two_are_unchanged():
+    init_key, shuffle_key, dropout_key = (jax.random.key_data(k) for k in train.root_keys(7))
+    expected = jax.random.key_data(jax.random.split(jax.random.key(7)))
+    np.testing.assert_array_equal(init_key, expected[0])  # what every earlier run was seeded with
+    np.testing.assert_array_equal(shuffle_key, expected[1])
+    assert not np.array_equal(dropout_key, init_key) and not np.array_equal(
+        dropout_key, shuffle_key
+    )
+
+
+def test_dropout_key_of_a_step_is_folded_from_the_run_key_and_the_step():
+    state = make_state(model=SMALL_CNN, seed=3)
+    first = jax.random.key_data(train.step_rngs(state)["dropout"])
+    later = jax.random.key_data(train.step_rngs(state.replace(step=5))["dropout"])
+    run_key = train.root_keys(3)[2]
+    np.testing.assert_array_equal(first, jax.random.key_data(jax.random.fold_in(run_key, 0)))
+    np.testing.assert_array_equal(later, jax.random.key_data(jax.random.fold_in(run_key, 5)))
+
+
+def test_a_dropout_step_depends_on_the_step_number_only(small):
+    batch = batch_of(small.train)
+    a, _ = train.train_step(make_state(model=SMALL_CNN), batch)
+    b, _ = train.train_step(make_state(model=SMALL_CNN), batch)  # the same step again: the same
+    jax.tree.map(np.testing.assert_array_equal, a.params, b.params)
+    c, _ = train.train_step(make_state(model=SMALL_CNN).replace(step=1), batch)  # other masks
+    assert not np.allclose(a.params["Dense_0"]["kernel"], c.params["Dense_0"]["kernel"])
 
 
 def test_chunk_sizes():
@@ -83,15 +115,17 @@ def test_evaluate_pads_and_masks_the_last_batch(small):
     assert float(metrics["test/accuracy"]) == pytest.approx(float(expected_accuracy))
 
 
-def fit_once(splits, num_devices, **cfg):
+def fit_once(splits, num_devices, model=None, **cfg):
     cfg = TrainConfig(**{"epochs": 1, "batch_size": 64, "eval_batch_size": 40, **cfg})
-    return list(train.fit(make_state(), splits, cfg, parallel.make_mesh(num_devices)))
+    state = make_state(model=model)
+    return list(train.fit(state, splits, cfg, parallel.make_mesh(num_devices)))
 
 
-def test_eight_devices_give_the_one_device_result(small):
+@pytest.mark.parametrize("model", [None, SMALL_CNN], ids=["mlp", "cnn with dropout"])
+def test_eight_devices_give_the_one_device_result(small, model):
     assert len(jax.devices()) == 8  # conftest's simulated devices
-    ((one_state, one),) = fit_once(small, 1, chunk_steps=7)
-    ((eight_state, eight),) = fit_once(small, 8, chunk_steps=7)
+    ((one_state, one),) = fit_once(small, 1, model, chunk_steps=7)
+    ((eight_state, eight),) = fit_once(small, 8, model, chunk_steps=7)
     assert eight_state.params["Dense_0"]["kernel"].sharding.mesh.devices.size == 8
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6),

@@ -35,14 +35,14 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
         activation = cfg.activation if cfg.activation != "auto" else DEFAULT_ACTIVATIONS[cfg.name]
     if isinstance(activation, str):
         get_activation(activation)  # an unknown name fails here, listing the valid ones
+    impl = conv_impl(cfg, backend)  # refuses an unknown implementation, for every model
+    if cfg.pooling not in POOLINGS:
+        raise unknown_name("pooling", cfg.pooling, POOLINGS)
     if cfg.name == "mlp":
         init = {} if kernel_init is None else {"kernel_init": kernel_init}
         return MLP(cfg.features, activation, cfg.use_bias, **init)
     if kernel_init is not None:
         raise ValueError(f"model {cfg.name!r} has no kernel_init choice")
-    impl = conv_impl(cfg, backend)
-    if cfg.pooling not in POOLINGS:
-        raise unknown_name("pooling", cfg.pooling, POOLINGS)
     if cfg.name == "lenet5":
         return LeNet5(activation, cfg.pooling, conv_impl=impl)
     return CNN(

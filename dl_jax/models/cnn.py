@@ -18,6 +18,7 @@ D dense features.
 
 from collections.abc import Callable, Sequence
 
+import flax
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -164,3 +165,19 @@ class CNN(nn.Module):
             if i < len(self.dense_features) - 1:
                 x_BD = nn.Dropout(self.dropout_rate, deterministic=not train)(act(x_BD))
         return x_BD
+
+
+def conv_outputs(model: nn.Module, variables, x_BHWC: jax.Array) -> dict[str, jax.Array]:
+    """The output of every `nn.Conv` of `model` on `x` (before its activation), by layer path,
+    in the order the network computes them (flax's `capture_intermediates`)."""
+    _, state = model.apply(
+        variables, x_BHWC, capture_intermediates=lambda m, _: isinstance(m, nn.Conv),
+        mutable=["intermediates"],
+    )  # fmt: skip
+    flat = flax.traverse_util.flatten_dict(state["intermediates"], sep="/")
+    return {path.removesuffix("/__call__"): outputs[0] for path, outputs in flat.items()}
+
+
+def first_conv_kernel(params) -> jax.Array:
+    """The kernel [kh, kw, C, F] of the first conv layer in a parameter tree."""
+    return next(layer["kernel"] for layer in params.values() if layer["kernel"].ndim == 4)
