@@ -24,7 +24,7 @@ class Config:
 
 def main(cfg: Config) -> None:
     from dl_jax import data, sweep
-    from dl_jax.config import GridConfig
+    from dl_jax.config import GridConfig, ModelConfig
     from dl_jax.data import Splits
 
     full = data.load(idx_dir=cfg.data_dir)
@@ -41,7 +41,7 @@ def main(cfg: Config) -> None:
         steps = len(splits.train["label"]) // (1 if recipe == "seed_exact" else 128)
         for per_pass, workers, name in layouts:
             grid = GridConfig(cells_per_pass=per_pass, workers=workers)
-            (record,) = sweep.train_grid(grid, recipe, (128, 64, 10), splits, epochs=1)
+            (record,) = sweep.train_grid(grid, recipe, ModelConfig(), splits, epochs=1)
             per_cell_step = record["seconds"] / cells / steps
             print(
                 f"{recipe:11s} {name:36s} {record['seconds']:7.1f} s/epoch "

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from dl_jax import cli
-from dl_jax.config import GridConfig
+from dl_jax.config import GridConfig, ModelConfig
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +71,7 @@ def main(cfg: Config) -> dict:
 
     splits = data.load(idx_dir=cfg.data_dir)
     cells = len(sweep.grid_cells(cfg.grid))
-    (record,) = sweep.train_grid(cfg.grid, cfg.recipe, (128, 64, 10), splits, epochs=1)
+    (record,) = sweep.train_grid(cfg.grid, cfg.recipe, ModelConfig(), splits, epochs=1)
     ours = record["seconds"] / cells
 
     results = {

@@ -37,11 +37,12 @@ class Recipe:
     name: str
     batch_size: int  # examples per step
     shuffle: bool  # a new order each epoch from (seed, epoch); otherwise the stored order
-    use_bias: bool
+    use_bias: bool  # False: the model is trained without biases, whatever its config says
     loss: Loss
     preprocess: Callable[[jax.Array], jax.Array]  # uint8 images -> network inputs
     kernel_init: Callable[[str], nn.initializers.Initializer]  # activation name -> initializer
     optimizers: tuple[str, ...]  # the optimizers the recipe allows
+    models: tuple[str, ...] = ("mlp",)  # the models it trains (dl_jax.models.MODELS)
 
 
 def slide_inputs(image_u8: jax.Array) -> jax.Array:
@@ -110,6 +111,7 @@ RECIPES = {
         scale_images,
         modern_init,
         tuple(optim.OPTIMIZERS),
+        ("mlp", "lenet5", "cnn"),
     ),
 }
 

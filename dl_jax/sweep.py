@@ -1,15 +1,15 @@
-"""Train a whole grid of MLPs (optimizer x activation x learning rate x seed) at the same time.
+"""Train a whole grid of one model (optimizer x activation x learning rate x seed) at once.
 
-Every cell of the grid is the same MLP with its own activation, learning rate, seed and
-optimizer. One function trains one cell for a chunk of steps; it is compiled once for the grid
-and run over the cells with `lax.map(..., batch_size=cells_per_pass)`, which vmaps it over
-`cells_per_pass` cells at a time:
+Every cell of the grid is the same model (any of `dl_jax.models`: the MLP, LeNet-5, the CNN)
+with its own activation, learning rate, seed and optimizer. One function trains one cell for a
+chunk of steps; it is compiled once for the grid and run over the cells with
+`lax.map(..., batch_size=cells_per_pass)`, which vmaps it over `cells_per_pass` cells at a time:
 
 - all cells per pass (the vmap over cells): every step touches every cell. This is the layout
   for GPUs and TPUs, where one step's kernels serve the whole grid.
-- one cell per pass: each cell runs the whole chunk of steps while its 0.44 MB of weights stay in
-  the core's cache. On a CPU this is twice as fast for one-example steps, whose cost is reading and
-  writing every weight at every step (BENCHMARKS.md has the numbers).
+- one cell per pass: each cell runs the whole chunk of steps while its weights stay in the
+  core's cache (0.44 MB for the MLP). On a CPU this is twice as fast for one-example steps,
+  whose cost is reading and writing every weight at every step (BENCHMARKS.md has the numbers).
 
 On a CPU the cells are also split into `workers` groups, one per core, trained concurrently.
 
@@ -17,7 +17,8 @@ The activation of a cell is an index into the grid's activations, picked at run 
 `activations.select`; its learning rate lives in its optax state (`inject_hyperparams`). A cell
 whose loss or parameters become non-finite during a chunk keeps its parameters from before that
 chunk, is marked diverged, and is skipped from then on; no other cell is touched. Every array of
-a grid state has the cell axis first, so a cell trains the same inside the grid as alone.
+a grid state has the cell axis first, so a cell trains the same inside the grid as alone. Each
+cell counts its steps and folds the count into its seed's dropout key, as a single run does.
 """
 
 from __future__ import annotations
@@ -35,13 +36,12 @@ import numpy as np
 import optax
 from flax import struct
 
-from dl_jax import activations, optim, train
+from dl_jax import activations, models, optim, train
 from dl_jax.checkpoint import Checkpointer, Position
-from dl_jax.config import GridConfig
+from dl_jax.config import GridConfig, ModelConfig
 from dl_jax.data import Splits
 from dl_jax.errors import ConfigError, unknown_name
 from dl_jax.losses import accuracy
-from dl_jax.models import MLP
 from dl_jax.recipes import Recipe, get_recipe
 
 
@@ -64,16 +64,19 @@ class CellState:
     activation: jax.Array  # int32: index into the grid's activations
     order: jax.Array  # int32: which of the epoch's example orders the cell follows (its seed)
     diverged: jax.Array  # bool
+    step: jax.Array  # int32: steps trained
+    dropout_key: jax.Array  # uint32 key data: the dropout stream of the cell's seed
 
 
 GridState = dict[str, CellState]  # optimizer name -> its cells' states, stacked
+EVAL_BATCH_SIZE = 1000  # test images per evaluation step of a cell
 
 
 @dataclasses.dataclass(frozen=True)
 class Program:
     """Everything static about a group's compiled training function."""
 
-    features: tuple[int, ...]
+    model: ModelConfig
     activations: tuple[str, ...]
     recipe: str
     optimizer: str
@@ -91,8 +94,19 @@ def grid_cells(grid: GridConfig) -> list[Cell]:
     ]
 
 
-def check_grid(grid: GridConfig, recipe: Recipe) -> None:
-    """Refuse names that are unknown, or optimizers that the recipe does not train with."""
+def check_grid(grid: GridConfig, recipe: Recipe, model: ModelConfig) -> None:
+    """Refuse names that are unknown, and models or optimizers the recipe does not train."""
+    models.build(model)  # an unknown model, pooling or conv implementation fails here
+    if model.name not in recipe.models:
+        raise ConfigError(
+            f"--recipe={recipe.name} is the slides' procedure for the MLP, not for "
+            f"--model.name={model.name}; use --recipe=modern"
+        )
+    if model.activation != "auto":
+        raise ConfigError(
+            f"--model.activation={model.activation}: the grid's cells take theirs from "
+            "--grid.activations; leave --model.activation=auto"
+        )
     for name in grid.activations:
         activations.get_activation(name)  # an unknown name fails here, listing the valid ones
     for name in grid.optimizers:
@@ -108,37 +122,44 @@ def check_grid(grid: GridConfig, recipe: Recipe) -> None:
 # --------------------------------------------------------------------------- one cell
 
 
-def _model(cell: CellState, program: Program, recipe: Recipe) -> MLP:
-    """The MLP of a cell, its activation picked by the cell's index at run time."""
+def model_config(model: ModelConfig, recipe: Recipe) -> ModelConfig:
+    """The model of a recipe's cells: the slides' recipes train the MLP without biases."""
+    return model if recipe.use_bias else dataclasses.replace(model, use_bias=False)
+
+
+def _model(cell: CellState, program: Program):
+    """The model of a cell, its activation picked by the cell's index at run time."""
     activation = activations.select(cell.activation, program.activations)
-    return MLP(program.features, activation, recipe.use_bias)
+    return models.build(program.model, activation=activation)
 
 
 def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
     """Train one cell over the steps `order_RSB[cell.order]`; returns it and its losses [S]."""
     recipe = get_recipe(program.recipe)
-    model = _model(cell, program, recipe)
+    model = _model(cell, program)
     tx = optim.make_optimizer(program.optimizer, 1.0)  # the rate in each cell's state is used
+    dropout_key = jax.random.wrap_key_data(cell.dropout_key)
 
-    def mean_loss(params, idx_B):
+    def mean_loss(params, idx_B, step):
         x = recipe.preprocess(data["image"][idx_B])
-        logits_BK = model.apply({"params": params}, x)
+        rngs = {"dropout": jax.random.fold_in(dropout_key, step)}
+        logits_BK = model.apply({"params": params}, x, train=True, rngs=rngs)
         return recipe.loss(logits_BK, data["label"][idx_B]).mean()
 
     def step(carry, idx_B):
-        params, opt_state = carry
-        loss, grads = jax.value_and_grad(mean_loss)(params, idx_B)
+        params, opt_state, step = carry
+        loss, grads = jax.value_and_grad(mean_loss)(params, idx_B, step)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state), loss
+        return (optax.apply_updates(params, updates), opt_state, step + 1), loss
 
     def run(cell):
-        (params, opt_state), losses_S = jax.lax.scan(
-            step, (cell.params, cell.opt_state), order_RSB[cell.order]
+        (params, opt_state, steps), losses_S = jax.lax.scan(
+            step, (cell.params, cell.opt_state, cell.step), order_RSB[cell.order]
         )
         finite = jnp.isfinite(losses_S).all() & jnp.all(
             jnp.array([jnp.isfinite(p).all() for p in jax.tree.leaves(params)])
         )
-        stepped = cell.replace(params=params, opt_state=opt_state)
+        stepped = cell.replace(params=params, opt_state=opt_state, step=steps)
         frozen = cell.replace(diverged=jnp.array(True))  # the state from before the chunk
         return jax.tree.map(lambda a, b: jnp.where(finite, a, b), stepped, frozen), losses_S
 
@@ -149,11 +170,16 @@ def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
 
 
 def _evaluate_cell(cell: CellState, test, program: Program) -> jax.Array:
-    """Test accuracy of one cell."""
+    """Test accuracy of one cell, in batches of `EVAL_BATCH_SIZE`."""
     recipe = get_recipe(program.recipe)
-    x = recipe.preprocess(test["image"])
-    logits_NK = _model(cell, program, recipe).apply({"params": cell.params}, x)
-    return accuracy(logits_NK, test["label"]).mean()
+    model = _model(cell, program)
+
+    def correct(batch, mask_B):
+        logits_BK = model.apply({"params": cell.params}, recipe.preprocess(batch["image"]))
+        return jnp.where(mask_B, accuracy(logits_BK, batch["label"]), 0).sum()
+
+    n = len(test["label"])
+    return train.sum_over_batches(correct, test, min(EVAL_BATCH_SIZE, n)) / n
 
 
 def _map_cells(fn, cells: CellState, cells_per_pass: int):
@@ -179,21 +205,23 @@ def evaluate(cells: CellState, test, program: Program) -> jax.Array:
 # --------------------------------------------------------------------------- the grid
 
 
-def init_grid(grid: GridConfig, recipe_name: str, features: tuple[int, ...]) -> GridState:
+def init_grid(grid: GridConfig, recipe_name: str, model: ModelConfig) -> GridState:
     """The initial state of every cell, stacked per optimizer (the form checkpoints hold).
 
     Cells that share a seed and an init scheme share their initial weights, so that a row of
     learning rates starts from the same point.
     """
     recipe = get_recipe(recipe_name)
+    model = model_config(model, recipe)
     example = recipe.preprocess(jnp.zeros((1, 28, 28, 1), jnp.uint8))
     state = {}
     for optimizer in grid.optimizers:
         cells = []
         for cell in (c for c in grid_cells(grid) if c.optimizer == optimizer):
             init = recipe.kernel_init(cell.activation)
-            model = MLP(features, cell.activation, recipe.use_bias, init)
-            params = model.init(train.root_keys(cell.seed)[0], example)["params"]
+            module = models.build(model, activation=cell.activation, kernel_init=init)
+            init_key, _, dropout_key = train.root_keys(cell.seed)
+            params = module.init(init_key, example)["params"]
             tx = optim.make_optimizer(cell.optimizer, cell.learning_rate)
             cells.append(
                 CellState(
@@ -202,6 +230,8 @@ def init_grid(grid: GridConfig, recipe_name: str, features: tuple[int, ...]) -> 
                     activation=jnp.int32(grid.activations.index(cell.activation)),
                     order=jnp.int32(grid.seeds.index(cell.seed) if recipe.shuffle else 0),
                     diverged=jnp.array(False),
+                    step=jnp.int32(0),
+                    dropout_key=jax.random.key_data(dropout_key),
                 )
             )
         state[optimizer] = jax.tree.map(lambda *xs: jnp.stack(xs), *cells)
@@ -261,7 +291,7 @@ def _layout(grid: GridConfig, num_cells: int) -> tuple[int, int]:
 def train_grid(
     grid: GridConfig,
     recipe_name: str,
-    features: tuple[int, ...],
+    model: ModelConfig,
     splits: Splits,
     epochs: int,
     *,
@@ -278,21 +308,22 @@ def train_grid(
     for the whole grid, compilation excluded).
     """
     recipe = get_recipe(recipe_name)
-    check_grid(grid, recipe)
+    check_grid(grid, recipe, model)
     cells = grid_cells(grid)
     n = len(splits.train["label"])
     steps = train.steps_per_epoch(n, recipe.batch_size)
     chunk_steps = max(1, grid.chunk_examples // recipe.batch_size)
     cells_per_pass, workers = _layout(grid, len(cells))
     train_data, test_data = jax.device_put((splits.train, splits.test))
-    state = jax.device_put(state if state is not None else init_grid(grid, recipe.name, features))
+    state = jax.device_put(state if state is not None else init_grid(grid, recipe.name, model))
+    model = model_config(model, recipe)
 
     groups = []
     for optimizer in grid.optimizers:
         size = len(jax.tree.leaves(state[optimizer])[0])
         for part in np.array_split(np.arange(size), min(workers, size)):
             program = Program(
-                features, grid.activations, recipe.name, optimizer, min(cells_per_pass, len(part))
+                model, grid.activations, recipe.name, optimizer, min(cells_per_pass, len(part))
             )
             part_state = jax.tree.map(lambda x, p=part: x[p[0] : p[-1] + 1], state[optimizer])
             groups.append(_Group(optimizer, program, part_state))

@@ -120,20 +120,34 @@ def epoch_indices(shuffle_key: jax.Array, epoch: int, num_examples: int, batch_s
     return perm[: steps * batch_size].reshape(steps, batch_size)
 
 
-@functools.partial(jax.jit, static_argnames=("batch_size", "sharding"))
-def evaluate(
-    state: TrainState, data: Batch, batch_size: int, sharding: NamedSharding
-) -> dict[str, jax.Array]:
-    """Mean loss and accuracy over all of `data`, in batches (the last one padded and masked)."""
-    n = data["label"].shape[0]
+def sum_over_batches(fn, data: Batch, batch_size: int, sharding: NamedSharding | None = None):
+    """The sum of `fn(batch, mask_B)` over `data` in batches of `batch_size` (a `lax.map`).
+
+    The last batch is zero-padded and `mask_B` is False on its padding, which `fn` must leave
+    out of what it returns (a pytree of sums). Evaluating in batches keeps the activations of
+    one batch in memory, and the compiled program small.
+    """
+    n = len(jax.tree.leaves(data)[0])
     pad = -n % batch_size
 
     def batched(x):  # [N, ...] -> [N / batch_size, batch_size, ...], zero-padded
         x = jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1))
         return x.reshape(-1, batch_size, *x.shape[1:])
 
-    def sums(args):
-        batch, mask_B = jax.lax.with_sharding_constraint(args, sharding)
+    def one(args):
+        return fn(*(args if sharding is None else jax.lax.with_sharding_constraint(args, sharding)))
+
+    mask = batched(jnp.ones(n, bool))
+    return jax.tree.map(lambda x: x.sum(0), jax.lax.map(one, (jax.tree.map(batched, data), mask)))
+
+
+@functools.partial(jax.jit, static_argnames=("batch_size", "sharding"))
+def evaluate(
+    state: TrainState, data: Batch, batch_size: int, sharding: NamedSharding
+) -> dict[str, jax.Array]:
+    """Mean loss and accuracy over all of `data`, in batches (the last one padded and masked)."""
+
+    def sums(batch, mask_B):
         logits_BK = state.apply_fn({"params": state.params}, scale_images(batch["image"]))
         loss_B = state.loss_fn(logits_BK, batch["label"])
         return (
@@ -141,9 +155,9 @@ def evaluate(
             jnp.where(mask_B, accuracy(logits_BK, batch["label"]), 0).sum(),
         )
 
-    mask = batched(jnp.ones(n, bool))
-    loss_sums, correct = jax.lax.map(sums, (jax.tree.map(batched, data), mask))
-    return {"test/loss": loss_sums.sum() / n, "test/accuracy": correct.sum() / n}
+    n = data["label"].shape[0]
+    loss_sum, correct = sum_over_batches(sums, data, batch_size, sharding)
+    return {"test/loss": loss_sum / n, "test/accuracy": correct / n}
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:

@@ -4,11 +4,15 @@
     python experiments/activation_lr_grid.py --data.source=sample --train.epochs=2
     python experiments/activation_lr_grid.py --recipe=seed_exact --grid.activations='("tanh",)' \\
         --grid.learning_rates='(1.0,)' --grid.seeds='(0,1,2)' --train.epochs=10
+    python experiments/activation_lr_grid.py --model.name=lenet5 --data.dir=PATH \\
+        --grid.activations=sigmoid,tanh,relu --grid.learning_rates='(0.01,0.1,1.0)' --train.epochs=2
 
-The MLP 784-128-64-10 is trained for every activation, learning rate, seed (and optimizer) of
---grid.* with one of three recipes (dl_jax/recipes.py): `modern` (the default: biases,
-minibatches of 128, softmax cross-entropy, SGD), `seed` (the slides' procedure: one example per
-step, squared error, no biases) or `seed_exact` (the update the slides' code really applies).
+A model (by default the MLP 784-128-64-10; --model.name=lenet5 or cnn and the other --model.*
+fields as in mnist_cnn.py) is trained for every activation, learning rate, seed (and
+optimizer) of --grid.* with one of three recipes (dl_jax/recipes.py): `modern` (the default:
+biases, minibatches of 128, softmax cross-entropy, SGD), `seed` (the slides' procedure for the
+MLP: one example per step, squared error, no biases) or `seed_exact` (the update the slides'
+code really applies; the MLP only, too).
 
 Writes into --workdir: config.json; results.csv (a row per cell and epoch, appended as each
 epoch ends); checkpoints/; at the end results.md (the final table), heatmap.png and
@@ -20,11 +24,12 @@ import dataclasses
 from pathlib import Path
 
 from dl_jax import cli, config
-from dl_jax.config import CheckpointConfig, DataConfig, GridConfig, LogConfig
+from dl_jax.config import CheckpointConfig, DataConfig, GridConfig, LogConfig, ModelConfig
 
 # Fields a resumed run may change: they do not change its results. The data may move, or come
 # from another source, but must be the same: workdir.prepare compares its fingerprints.
-HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "grid.workers")
+# Both conv implementations compute the same function on the same parameters.
+HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "grid.workers", "model.conv_impl")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +44,7 @@ class TrainConfig:
 class Config:
     grid: GridConfig = GridConfig()
     recipe: str = "modern"  # modern | seed | seed_exact (see dl_jax/recipes.py)
-    features: tuple[int, ...] = (128, 64, 10)  # MLP layer widths; the last is the class count
+    model: ModelConfig = ModelConfig()  # the cells' model; their activation is --grid.*
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
@@ -54,18 +59,18 @@ def main(cfg: Config) -> None:
 
     from dl_jax import checkpoint, data, files, metrics, plots, recipes, sweep, workdir
 
-    sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe))
+    sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe), cfg.model)
     if cfg.log.tensorboard:
         metrics.require_tensorboard()
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
     cells = sweep.grid_cells(cfg.grid)
     print(
-        f"data: {splits.describe()}; {len(cells)} cells, recipe {cfg.recipe}; "
+        f"data: {splits.describe()}; {len(cells)} cells of {cfg.model.name}, recipe {cfg.recipe}; "
         f"{jax.devices()[0].platform}"
     )
 
     def init():
-        return sweep.init_grid(cfg.grid, cfg.recipe, cfg.features)
+        return sweep.init_grid(cfg.grid, cfg.recipe, cfg.model)
 
     # Everything that can fail on bad input has run; only now touch the work directory.
     run_dir = Path(cfg.workdir)  # held by this process since cli.run
@@ -79,7 +84,7 @@ def main(cfg: Config) -> None:
         epochs = sweep.train_grid(
             cfg.grid,
             cfg.recipe,
-            cfg.features,
+            cfg.model,
             splits,
             cfg.train.epochs,
             state=state,

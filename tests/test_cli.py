@@ -130,6 +130,9 @@ def test_a_run_writes_config_and_metrics(tmp_path):
         (["--grid.seeds=(0, x)"], "--grid.seeds=(0, x): expected a tuple of int"),
         (["--train.epochs=0"], "--train.epochs=0 is invalid: expected an int > 0"),
         (["--train.batch_size=64"], "unknown key --train.batch_size; valid keys: grid."),
+        (["--features=(64, 10)"], "unknown key --features; valid keys: grid."),
+        (["--model.name=lenet5", "--recipe=seed_exact"], "--recipe=seed_exact is the slides' "),
+        (["--model.activation=relu"], "the grid's cells take theirs from --grid.activations"),
     ],
 )
 def test_grid_bad_input(args, message, tmp_path):

@@ -4,16 +4,17 @@ import numpy as np
 import pytest
 
 from dl_jax import activations, sweep
-from dl_jax.config import GridConfig
+from dl_jax.config import GridConfig, ModelConfig
 from dl_jax.errors import ConfigError
 from dl_jax.recipes import get_recipe
 
-FEATURES = (32, 10)
+MODEL = ModelConfig(features=(32, 10))
+CNN = ModelConfig(name="cnn", conv_features=(4, 8), dense_features=(16, 10), dropout_rate=0.5)
 
 
-def run(small, recipe="modern", epochs=2, **grid):
+def run(small, recipe="modern", epochs=2, model=MODEL, **grid):
     grid = GridConfig(**{"chunk_examples": 256, **grid})
-    return list(sweep.train_grid(grid, recipe, FEATURES, small, epochs))
+    return list(sweep.train_grid(grid, recipe, model, small, epochs))
 
 
 def column(records, key, i):
@@ -44,6 +45,17 @@ def test_a_cell_trains_the_same_inside_the_grid_as_alone(small, recipe):
     for key in ("train_loss", "test_accuracy"):
         np.testing.assert_array_equal(column(together, key, i), column(alone, key, 0))
     assert together[-1]["test_accuracy"][i] > 0.3  # and it learned (chance is 0.1)
+
+
+def test_a_cnn_cell_with_dropout_trains_the_same_inside_the_grid_as_alone(small):
+    grid = dict(activations=("tanh", "relu"), learning_rates=(0.03, 0.3), seeds=(0, 1))
+    together = run(small, model=CNN, **grid, workers=2)
+    cells = sweep.grid_cells(GridConfig(**grid))
+    i = cells.index(sweep.Cell("sgd", "relu", 0.3, 1))
+    alone = run(small, model=CNN, activations=("relu",), learning_rates=(0.3,), seeds=(1,))
+    for key in ("train_loss", "test_accuracy"):
+        np.testing.assert_array_equal(column(together, key, i), column(alone, key, 0))
+    assert together[-1]["test_accuracy"][i] > 0.3
 
 
 def test_a_diverging_cell_is_frozen_and_flagged_and_disturbs_nothing(small):
@@ -83,12 +95,19 @@ def test_epoch_orders():
 
 
 def test_bad_grids():
+    modern, seed = get_recipe("modern"), get_recipe("seed")
     with pytest.raises(ConfigError, match="unknown activation 'swish'"):
-        sweep.check_grid(GridConfig(activations=("tanh", "swish")), get_recipe("modern"))
+        sweep.check_grid(GridConfig(activations=("tanh", "swish")), modern, MODEL)
     with pytest.raises(ConfigError, match="unknown optimizer 'lbfgs'"):
-        sweep.check_grid(GridConfig(optimizers=("lbfgs",)), get_recipe("modern"))
+        sweep.check_grid(GridConfig(optimizers=("lbfgs",)), modern, MODEL)
     with pytest.raises(ConfigError, match="recipe 'seed' trains with sgd only, not 'adam'"):
-        sweep.check_grid(GridConfig(optimizers=("adam",)), get_recipe("seed"))
+        sweep.check_grid(GridConfig(optimizers=("adam",)), seed, MODEL)
+    with pytest.raises(ConfigError, match="--recipe=seed is the slides' procedure for the MLP"):
+        sweep.check_grid(GridConfig(), seed, CNN)
+    with pytest.raises(ConfigError, match="--model.activation=tanh: the grid's cells take"):
+        sweep.check_grid(GridConfig(), modern, ModelConfig(activation="tanh"))
+    with pytest.raises(ConfigError, match="unknown model 'vgg'"):
+        sweep.check_grid(GridConfig(), modern, ModelConfig(name="vgg"))
     with pytest.raises(ConfigError, match="--grid.seeds=.*expected distinct values"):
         GridConfig(seeds=(0, 0))
     with pytest.raises(ConfigError, match="--grid.learning_rates=.*expected numbers > 0"):

@@ -25,9 +25,10 @@ def conv_impl(cfg: ModelConfig, backend: str | None = None) -> str:
 def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) -> nn.Module:
     """The flax module that `cfg` describes.
 
-    `activation` (a name or a function) and `kernel_init` override the config's, for the grid,
-    whose cells pick them; `backend` resolves `conv_impl=auto` (default: JAX's backend). An
-    unknown model, activation, pooling or conv implementation is a one-line ConfigError.
+    `activation` (a name or a function) and `kernel_init` (of every layer) override the
+    model's own, for the grid, whose cells and recipes pick them. `backend` resolves
+    `conv_impl=auto` (default: JAX's backend). An unknown model, activation, pooling or conv
+    implementation is a one-line ConfigError.
     """
     if cfg.name not in MODELS:
         raise unknown_name("model", cfg.name, MODELS)
@@ -38,13 +39,11 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
     impl = conv_impl(cfg, backend)  # refuses an unknown implementation, for every model
     if cfg.pooling not in POOLINGS:
         raise unknown_name("pooling", cfg.pooling, POOLINGS)
+    init = {} if kernel_init is None else {"kernel_init": kernel_init}
     if cfg.name == "mlp":
-        init = {} if kernel_init is None else {"kernel_init": kernel_init}
         return MLP(cfg.features, activation, cfg.use_bias, **init)
-    if kernel_init is not None:
-        raise ValueError(f"model {cfg.name!r} has no kernel_init choice")
     if cfg.name == "lenet5":
-        return LeNet5(activation, cfg.pooling, conv_impl=impl)
+        return LeNet5(activation, cfg.pooling, conv_impl=impl, **init)
     return CNN(
         cfg.conv_features,
         cfg.dense_features,
@@ -52,6 +51,7 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
         pooling=cfg.pooling,
         dropout_rate=cfg.dropout_rate,
         conv_impl=impl,
+        **init,
     )
 
 

@@ -67,12 +67,13 @@ def im2col_conv(
     return jnp.dot(cols_BHWP, rhs.reshape(kh * kw * c, f), precision=precision)
 
 
-def conv(features: int, kernel_size: int, padding: str, impl: str, name: str | None = None):
+def conv(features: int, kernel_size: int, padding: str, impl: str, kernel_init, name=None):
     """An `nn.Conv` of `features` square `kernel_size` filters, computed by `impl`."""
     if impl not in CONV_IMPLS:
         raise unknown_name("conv implementation", impl, CONV_IMPLS)
     kwargs = {"conv_general_dilated": im2col_conv} if impl == "im2col" else {}
-    return nn.Conv(features, (kernel_size, kernel_size), padding=padding, name=name, **kwargs)
+    size = (kernel_size, kernel_size)
+    return nn.Conv(features, size, padding=padding, kernel_init=kernel_init, name=name, **kwargs)
 
 
 def pool(x_BHWC: jax.Array, kind: str) -> jax.Array:
@@ -104,26 +105,27 @@ class LeNet5(nn.Module):
     trainable coefficient and bias per map; C3 connects to all six S2 maps instead of the paper's
     connection table; the output is a dense layer giving logits for softmax cross-entropy
     instead of Euclidean RBF units; the activation is plain tanh, not the scaled 1.7159
-    tanh(2x/3); weights use flax's LeCun-normal initialization.
+    tanh(2x/3); weights use flax's LeCun-normal initialization (by default).
     """
 
     activation: str | Callable[[jax.Array], jax.Array] = "tanh"
     pooling: str = "avg"
     num_classes: int = 10
     conv_impl: str = "lax"
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x_BHWC: jax.Array, *, train: bool = False) -> jax.Array:
         """Logits [B, K]; `train` is unused (no dropout or batch norm)."""
-        act = _activation(self.activation)
-        x = act(conv(6, 5, "SAME", self.conv_impl, name="C1")(x_BHWC))
+        act, impl, init = _activation(self.activation), self.conv_impl, self.kernel_init
+        x = act(conv(6, 5, "SAME", impl, init, name="C1")(x_BHWC))
         x = pool(x, self.pooling)
-        x = act(conv(16, 5, "VALID", self.conv_impl, name="C3")(x))
+        x = act(conv(16, 5, "VALID", impl, init, name="C3")(x))
         x = pool(x, self.pooling)
-        x = act(conv(120, 5, "VALID", self.conv_impl, name="C5")(x))
+        x = act(conv(120, 5, "VALID", impl, init, name="C5")(x))
         x_BD = x.reshape(x.shape[0], -1)
-        x_BD = act(nn.Dense(84, name="F6")(x_BD))
-        return nn.Dense(self.num_classes, name="output")(x_BD)
+        x_BD = act(nn.Dense(84, kernel_init=init, name="F6")(x_BD))
+        return nn.Dense(self.num_classes, kernel_init=init, name="output")(x_BD)
 
 
 class CNN(nn.Module):
@@ -142,6 +144,7 @@ class CNN(nn.Module):
       pooling: `avg` or `max`.
       dropout_rate: the probability of dropping a hidden dense unit in training.
       conv_impl: `lax` or `im2col` (see the module docstring).
+      kernel_init: initializer of every conv and dense kernel (flax's default, LeCun normal).
     """
 
     conv_features: Sequence[int] = (32, 64)
@@ -151,17 +154,18 @@ class CNN(nn.Module):
     pooling: str = "avg"
     dropout_rate: float = 0.0
     conv_impl: str = "lax"
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
 
     @nn.compact
     def __call__(self, x_BHWC: jax.Array, *, train: bool = False) -> jax.Array:
         """Logits [B, K] for images [B, H, W, C]."""
-        act = _activation(self.activation)
+        act, impl, init = _activation(self.activation), self.conv_impl, self.kernel_init
         x = x_BHWC
         for features in self.conv_features:
-            x = pool(act(conv(features, self.kernel_size, "SAME", self.conv_impl)(x)), self.pooling)
+            x = pool(act(conv(features, self.kernel_size, "SAME", impl, init)(x)), self.pooling)
         x_BD = x.reshape(x.shape[0], -1)
         for i, width in enumerate(self.dense_features):
-            x_BD = nn.Dense(width)(x_BD)
+            x_BD = nn.Dense(width, kernel_init=init)(x_BD)
             if i < len(self.dense_features) - 1:
                 x_BD = nn.Dropout(self.dropout_rate, deterministic=not train)(act(x_BD))
         return x_BD
