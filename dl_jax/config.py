@@ -76,10 +76,12 @@ class TrainConfig:
     chunk_steps: int = 100  # train steps per compiled scan call; progress updates in between
     eval_batch_size: int = 1000  # test-set evaluation batch
     num_devices: int = 0  # devices on the "data" mesh axis; 0 means all local devices
+    augment_shift: int = 0  # translate each training image by up to this many pixels (0: off)
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "chunk_steps", "eval_batch_size"):
             check(getattr(self, name) > 0, f"train.{name}", getattr(self, name), "an int > 0")
+        check(self.augment_shift >= 0, "train.augment_shift", self.augment_shift, "0 (off) or more")
         check(self.num_devices >= 0, "train.num_devices", self.num_devices, "0 (all) or more")
 
 

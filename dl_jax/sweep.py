@@ -220,7 +220,7 @@ def init_grid(grid: GridConfig, recipe_name: str, model: ModelConfig) -> GridSta
         for cell in (c for c in grid_cells(grid) if c.optimizer == optimizer):
             init = recipe.kernel_init(cell.activation)
             module = models.build(model, activation=cell.activation, kernel_init=init)
-            init_key, _, dropout_key = train.root_keys(cell.seed)
+            init_key, _, step_key = train.root_keys(cell.seed)
             params = module.init(init_key, example)["params"]
             tx = optim.make_optimizer(cell.optimizer, cell.learning_rate)
             cells.append(
@@ -231,7 +231,7 @@ def init_grid(grid: GridConfig, recipe_name: str, model: ModelConfig) -> GridSta
                     order=jnp.int32(grid.seeds.index(cell.seed) if recipe.shuffle else 0),
                     diverged=jnp.array(False),
                     step=jnp.int32(0),
-                    dropout_key=jax.random.key_data(dropout_key),
+                    dropout_key=jax.random.key_data(step_key),
                 )
             )
         state[optimizer] = jax.tree.map(lambda *xs: jnp.stack(xs), *cells)

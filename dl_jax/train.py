@@ -38,16 +38,18 @@ Batch = dict[str, jax.Array]  # {"image": uint8 [B, 28, 28, 1], "label": int32 [
 
 class TrainState(train_state.TrainState):
     """flax's TrainState (step, params, optimizer and its state), the per-example loss, and the
-    key of the dropout stream (raw key data, so that it checkpoints as a plain uint32 array)."""
+    key of the run's per-step random stream, for dropout and augmentation (raw key data, so that
+    it checkpoints as a plain uint32 array)."""
 
-    dropout_key: jax.Array
+    step_key: jax.Array
     loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = struct.field(pytree_node=False)
 
 
 def root_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
-    """The three streams of a run, from its one root key: (init, shuffle, dropout).
+    """The three streams of a run, from its one root key: (init, shuffle, step), the last for
+    what each step draws (dropout masks, augmentation).
 
-    The dropout stream is folded in, so that the first two are the split they always were.
+    The step stream is folded in, so that the first two are the split they always were.
     """
     root = jax.random.key(seed)
     init_key, shuffle_key = jax.random.split(root)
@@ -62,22 +64,39 @@ def create_train_state(
     example_input: jax.Array,
 ) -> TrainState:
     """Initialize `model` on `example_input` (a batch of the real input shape) and its optimizer,
-    from the init and dropout streams of `seed`."""
-    init_key, _, dropout_key = root_keys(seed)
+    from the init and step streams of `seed`."""
+    init_key, _, step_key = root_keys(seed)
     params = model.init(init_key, example_input)["params"]
     return TrainState.create(
         apply_fn=model.apply,
         params=params,
         tx=tx,
         loss_fn=loss_fn,
-        dropout_key=jax.random.key_data(dropout_key),
+        step_key=jax.random.key_data(step_key),
     )
 
 
 def step_rngs(state: TrainState) -> dict[str, jax.Array]:
-    """The rngs of the step `state.step`: its dropout key is the run's, folded with the step."""
-    key = jax.random.wrap_key_data(state.dropout_key)
-    return {"dropout": jax.random.fold_in(key, state.step)}
+    """The rngs of the step `state.step`: the run's stream folded with the step number, so that
+    a resumed run draws what it would have drawn. "augment" is folded once more from "dropout"."""
+    key = jax.random.fold_in(jax.random.wrap_key_data(state.step_key), state.step)
+    return {"dropout": key, "augment": jax.random.fold_in(key, 1)}
+
+
+def random_shift(key: jax.Array, image_BHWC: jax.Array, max_shift: int) -> jax.Array:
+    """Each image translated by its own random offset of up to `max_shift` pixels along each
+    axis, the uncovered border filled with zeros (light augmentation, on the device)."""
+    if not max_shift:
+        return image_BHWC
+    b, h, w, c = image_BHWC.shape
+    pads = ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0))
+    padded = jnp.pad(image_BHWC, pads)
+    offsets_B2 = jax.random.randint(key, (b, 2), 0, 2 * max_shift + 1)
+
+    def crop(x_HWC, offset_2):
+        return jax.lax.dynamic_slice(x_HWC, (offset_2[0], offset_2[1], 0), (h, w, c))
+
+    return jax.vmap(crop)(padded, offsets_B2)
 
 
 def scale_images(image_u8: jax.Array) -> jax.Array:
@@ -99,15 +118,21 @@ def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, j
     return state.apply_gradients(grads=grads), {"train/loss": loss}
 
 
-@functools.partial(jax.jit, donate_argnums=0, static_argnames="sharding")
+@functools.partial(jax.jit, donate_argnums=0, static_argnames=("sharding", "max_shift"))
 def train_chunk(
-    state: TrainState, data: Batch, idx_SB: jax.Array, sharding: NamedSharding
+    state: TrainState, data: Batch, idx_SB: jax.Array, sharding: NamedSharding, max_shift: int = 0
 ) -> tuple[TrainState, dict[str, jax.Array]]:
-    """`train_step` over the batches `data[idx_SB[s]]`, as one `lax.scan`; metrics stacked [S]."""
+    """`train_step` over the batches `data[idx_SB[s]]`, as one `lax.scan`; metrics stacked [S].
+
+    With `max_shift`, each batch's images are first randomly translated (`random_shift`).
+    """
 
     def body(state, idx_B):
-        batch = jax.tree.map(lambda x: x[idx_B], data)
-        return train_step(state, jax.lax.with_sharding_constraint(batch, sharding))
+        batch = jax.lax.with_sharding_constraint(jax.tree.map(lambda x: x[idx_B], data), sharding)
+        if max_shift:
+            shifted = random_shift(step_rngs(state)["augment"], batch["image"], max_shift)
+            batch = {**batch, "image": jax.lax.with_sharding_constraint(shifted, sharding)}
+        return train_step(state, batch)
 
     return jax.lax.scan(body, state, idx_SB)
 
@@ -259,7 +284,9 @@ def fit(
 
     # Compile ahead of time, so that the epoch times below are pure run time.
     chunks = {
-        size: train_chunk.lower(state, train, indices(0)[:size], batch_sharding).compile()
+        size: train_chunk.lower(
+            state, train, indices(0)[:size], batch_sharding, cfg.augment_shift
+        ).compile()
         for size in set(chunk_sizes(steps, cfg.chunk_steps))
     }
     eval_fn = evaluate.lower(state, test, cfg.eval_batch_size, batch_sharding).compile()

@@ -35,9 +35,11 @@ MLP_ARGS = [
 GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--grid.activations=tanh,relu",
              "--grid.learning_rates=(0.1, 1.0)", "--grid.chunk_examples=1280",
              "--checkpoint.every_steps=1"]  # fmt: skip
-# A small CNN with dropout, on the MLP's steps and chunks: its dropout masks must resume too.
+# A small CNN with dropout and shifted images, on the MLP's steps and chunks: its dropout masks
+# and shifts must resume too.
 CNN_ARGS = [*MLP_ARGS[:-2], "--model.conv_features=(4, 8)", "--model.dense_features=(16, 10)",
-            "--model.dropout_rate=0.5", "--checkpoint.every_steps=1"]  # fmt: skip
+            "--model.dropout_rate=0.5", "--train.augment_shift=2",
+            "--checkpoint.every_steps=1"]  # fmt: skip
 EXPERIMENTS = {"mlp": (MLP, MLP_ARGS), "cnn": (CNN, CNN_ARGS), "grid": (GRID, GRID_ARGS)}
 
 
