@@ -82,7 +82,7 @@ def test_help_is_fast_and_lists_options():
     assert "--model.conv_impl='auto'" in cnn.stdout and "--optim.name='momentum'" in cnn.stdout
 
 
-@pytest.mark.parametrize("model", ["lenet5", "mlp"])
+@pytest.mark.parametrize("model", ["lenet5", pytest.param("mlp", marks=pytest.mark.slow)])
 def test_cnn_script_trains_any_image_model(model, tmp_path):
     args = ["--data.source=sample", "--train.epochs=1", "--train.chunk_steps=13"]
     result = run(*args, f"--model.name={model}", f"--workdir={tmp_path}", script=CNN)

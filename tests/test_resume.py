@@ -66,6 +66,23 @@ def test_killed_cnn_with_dropout_resumes_bit_identical(interrupt, reference, tmp
     assert (tmp_path / "filters.png").exists() and (tmp_path / "feature_maps.png").exists()
 
 
+@pytest.mark.slow  # test_cnn.py checks that both implementations share one parameter tree
+def test_a_cnn_saved_with_one_conv_implementation_resumes_with_the_other(reference, tmp_path):
+    # As a run saved on a CPU (im2col) resumes on a GPU or TPU (lax): the same parameter tree.
+    im2col = [*CNN_ARGS, "--model.conv_impl=im2col"]
+    killed = run(CNN, im2col, tmp_path, "after_save:2")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run(CNN, [*CNN_ARGS, "--model.conv_impl=lax"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step 40" in resumed.stdout
+    records = metrics_without_times(tmp_path)
+    assert [r["epoch"] for r in records] == [1, 2, 3]
+    # The same function, rounded otherwise: with dropout and shifts, the runs drift apart, but
+    # the resumed one goes on learning from where the other stopped.
+    assert records[2]["train/loss"] < records[0]["train/loss"]
+    assert records[2]["test/accuracy"] > 0.8
+
+
 @pytest.mark.parametrize("interrupt", GRID_KILL_POINTS)
 def test_killed_grid_resumes_bit_identical(interrupt, reference, tmp_path):
     killed = run(GRID, GRID_ARGS, tmp_path, interrupt)
