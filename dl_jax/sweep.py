@@ -65,7 +65,7 @@ class CellState:
     order: jax.Array  # int32: which of the epoch's example orders the cell follows (its seed)
     diverged: jax.Array  # bool
     step: jax.Array  # int32: steps trained
-    dropout_key: jax.Array  # uint32 key data: the dropout stream of the cell's seed
+    step_key: jax.Array  # uint32 key data: the step stream of the cell's seed (dropout)
 
 
 GridState = dict[str, CellState]  # optimizer name -> its cells' states, stacked
@@ -138,19 +138,19 @@ def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
     recipe = get_recipe(program.recipe)
     model = _model(cell, program)
     tx = optim.make_optimizer(program.optimizer, 1.0)  # the rate in each cell's state is used
-    dropout_key = jax.random.wrap_key_data(cell.dropout_key)
+    step_key = jax.random.wrap_key_data(cell.step_key)
 
-    def mean_loss(params, idx_B, step):
+    def mean_loss(params, idx_B, count):
         x = recipe.preprocess(data["image"][idx_B])
-        rngs = {"dropout": jax.random.fold_in(dropout_key, step)}
+        rngs = {"dropout": jax.random.fold_in(step_key, count)}  # as train.step_rngs
         logits_BK = model.apply({"params": params}, x, train=True, rngs=rngs)
         return recipe.loss(logits_BK, data["label"][idx_B]).mean()
 
     def step(carry, idx_B):
-        params, opt_state, step = carry
-        loss, grads = jax.value_and_grad(mean_loss)(params, idx_B, step)
+        params, opt_state, count = carry
+        loss, grads = jax.value_and_grad(mean_loss)(params, idx_B, count)
         updates, opt_state = tx.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, step + 1), loss
+        return (optax.apply_updates(params, updates), opt_state, count + 1), loss
 
     def run(cell):
         (params, opt_state, steps), losses_S = jax.lax.scan(
@@ -231,7 +231,7 @@ def init_grid(grid: GridConfig, recipe_name: str, model: ModelConfig) -> GridSta
                     order=jnp.int32(grid.seeds.index(cell.seed) if recipe.shuffle else 0),
                     diverged=jnp.array(False),
                     step=jnp.int32(0),
-                    dropout_key=jax.random.key_data(step_key),
+                    step_key=jax.random.key_data(step_key),
                 )
             )
         state[optimizer] = jax.tree.map(lambda *xs: jnp.stack(xs), *cells)

@@ -27,8 +27,9 @@ from dl_jax.config import (
 )
 
 # Fields a resumed run may change: they do not change its results. The data may move, or come
-# from another source, but must be the same: workdir.prepare compares its fingerprints.
-HARMLESS = ("workdir", "data.", "checkpoint.", "log.")
+# from another source, but must be the same: workdir.prepare compares its fingerprints. Both
+# conv implementations compute the same function on the same parameters.
+HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "model.conv_impl")
 
 
 @dataclasses.dataclass(frozen=True)
