@@ -43,6 +43,12 @@ def get_activation(name: str) -> Callable[[jax.Array], jax.Array]:
     return ACTIVATIONS[name]
 
 
+def resolve(activation: str | Callable[[jax.Array], jax.Array]) -> Callable[[jax.Array], jax.Array]:
+    """A model's activation field as a function: a name is looked up, a function passes through
+    (the grid passes functions that pick the activation at run time)."""
+    return get_activation(activation) if isinstance(activation, str) else activation
+
+
 def select(index: jax.Array, names: tuple[str, ...]) -> Callable[[jax.Array], jax.Array]:
     """The activation `names[index]` for an `index` known only at run time (a traced int).
 

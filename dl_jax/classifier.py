@@ -1,10 +1,10 @@
 """One image classifier trained end to end into its work directory: the body of mnist_mlp.py
 and mnist_cnn.py, which differ only in their defaults and in the pictures they add.
 
-The config is a tree with `model`, `optim`, `data`, `train`, `checkpoint`, `log` and `workdir`
-(the experiment scripts define it). The work directory gets config.json, metrics.jsonl (one
-JSON object per epoch, appended as each ends), checkpoints/, curves.png and, with
---log.tensorboard=True, tensorboard/. Running the same command again resumes.
+The config is a `config.ClassifierConfig` (the experiment scripts give its defaults). The work
+directory gets config.json, metrics.jsonl (one JSON object per epoch, appended as each ends),
+checkpoints/, curves.png and, with --log.tensorboard=True, tensorboard/. Running the same
+command again resumes.
 """
 
 from __future__ import annotations
@@ -17,8 +17,14 @@ import jax
 
 from dl_jax import checkpoint, data, losses, metrics, models, optim, parallel, plots, train
 from dl_jax import workdir as workdirs
+from dl_jax.config import ClassifierConfig
 from dl_jax.data import Splits
 from dl_jax.train import TrainState
+
+# Fields a resumed run may change: they do not change its results. The data may move, or come
+# from another source, but must be the same: workdir.prepare compares its fingerprints. Both
+# conv implementations compute the same function on the same parameters.
+HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "model.conv_impl")
 
 
 @dataclasses.dataclass
@@ -31,11 +37,11 @@ class Result:
     run_dir: Path
 
 
-def train_and_evaluate(cfg, harmless: tuple[str, ...]) -> Result:
+def train_and_evaluate(cfg: ClassifierConfig) -> Result:
     """Train `cfg.model` on `cfg.data`, resuming from `cfg.workdir` if a run is there.
 
-    `harmless` names the config fields a resumed run may change (see `workdir.prepare`).
-    Everything that can fail on bad input fails before the work directory is touched.
+    A resumed run may change only the `HARMLESS` fields. Everything that can fail on bad input
+    fails before the work directory is touched.
     """
     model = models.build(cfg.model)
     loss_fn = losses.get_loss(cfg.train.loss)
@@ -60,7 +66,7 @@ def train_and_evaluate(cfg, harmless: tuple[str, ...]) -> Result:
         return train.create_train_state(model, tx, loss_fn, cfg.train.seed, example)
 
     run_dir = Path(cfg.workdir)  # held by this process since cli.run
-    workdirs.prepare(run_dir, cfg, harmless, splits.identity())
+    workdirs.prepare(run_dir, cfg, HARMLESS, splits.identity())
     with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
         for note in notes:

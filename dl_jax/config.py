@@ -145,6 +145,19 @@ def check(ok: bool, key: str, value: Any, expected: str) -> None:
         raise ConfigError(f"--{key}={value!r} is invalid: expected {expected}")
 
 
+@dataclasses.dataclass(frozen=True)
+class ClassifierConfig:
+    """A single image-classifier run (experiments/mnist_mlp.py, mnist_cnn.py; their defaults)."""
+
+    model: ModelConfig = ModelConfig()
+    optim: OptimConfig = OptimConfig(schedule="cosine")
+    data: DataConfig = DataConfig()
+    train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log: LogConfig = LogConfig()
+    workdir: str = "runs/mnist_mlp"  # config, metrics, checkpoints and plots of the run
+
+
 # --------------------------------------------------------------------------- overrides
 
 

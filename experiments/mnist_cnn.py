@@ -18,40 +18,22 @@ feature_maps.png, the maps of one test digit after each conv layer. Running the 
 again resumes an interrupted run from its last checkpoint.
 """
 
-import dataclasses
-
 from dl_jax import cli
-from dl_jax.config import (
-    CheckpointConfig,
-    DataConfig,
-    LogConfig,
-    ModelConfig,
-    OptimConfig,
-    TrainConfig,
+from dl_jax.config import ClassifierConfig, ModelConfig, OptimConfig
+
+DEFAULTS = ClassifierConfig(
+    model=ModelConfig(name="cnn"),
+    optim=OptimConfig(name="momentum", learning_rate=0.1, schedule="cosine"),
+    workdir="runs/mnist_cnn",
 )
 
-# Fields a resumed run may change: they do not change its results (see mnist_mlp.py). The conv
-# implementation is one of them: both compute the same function on the same parameters.
-HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "model.conv_impl")
 
-
-@dataclasses.dataclass(frozen=True)
-class Config:
-    model: ModelConfig = ModelConfig(name="cnn")
-    optim: OptimConfig = OptimConfig(name="momentum", learning_rate=0.1, schedule="cosine")
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    log: LogConfig = LogConfig()
-    workdir: str = "runs/mnist_cnn"  # config, metrics, checkpoints and plots of the run
-
-
-def main(cfg: Config) -> None:
+def main(cfg: ClassifierConfig) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
     from dl_jax import classifier, plots, train
     from dl_jax.models import cnn
 
-    result = classifier.train_and_evaluate(cfg, HARMLESS)
+    result = classifier.train_and_evaluate(cfg)
     if cfg.model.name == "mlp":
         return  # no convolutions to draw
     variables = {"params": result.state.params}
@@ -68,4 +50,4 @@ def main(cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main, Config(), __doc__)
+    cli.run(main, DEFAULTS, __doc__)

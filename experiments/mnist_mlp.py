@@ -14,41 +14,16 @@ ends), checkpoints/, curves.png (loss and test accuracy against epoch) and, with
 from its last checkpoint (see dl_jax/checkpoint.py).
 """
 
-import dataclasses
-
 from dl_jax import cli
-from dl_jax.config import (
-    CheckpointConfig,
-    DataConfig,
-    LogConfig,
-    ModelConfig,
-    OptimConfig,
-    TrainConfig,
-)
-
-# Fields a resumed run may change: they do not change its results. The data may move, or come
-# from another source, but must be the same: workdir.prepare compares its fingerprints. Both
-# conv implementations compute the same function on the same parameters.
-HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "model.conv_impl")
+from dl_jax.config import ClassifierConfig
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    model: ModelConfig = ModelConfig()
-    optim: OptimConfig = OptimConfig(schedule="cosine")
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    log: LogConfig = LogConfig()
-    workdir: str = "runs/mnist_mlp"  # config, metrics, checkpoints and plots of the run
-
-
-def main(cfg: Config) -> None:
+def main(cfg: ClassifierConfig) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
     from dl_jax import classifier
 
-    classifier.train_and_evaluate(cfg, HARMLESS)
+    classifier.train_and_evaluate(cfg)
 
 
 if __name__ == "__main__":
-    cli.run(main, Config(), __doc__)
+    cli.run(main, ClassifierConfig(), __doc__)

@@ -23,7 +23,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from dl_jax.activations import get_activation
+from dl_jax.activations import resolve
 from dl_jax.errors import unknown_name
 
 CONV_IMPLS = ("lax", "im2col")
@@ -84,10 +84,6 @@ def pool(x_BHWC: jax.Array, kind: str) -> jax.Array:
     return fn(x_BHWC, (2, 2), strides=(2, 2))
 
 
-def _activation(activation: str | Callable) -> Callable[[jax.Array], jax.Array]:
-    return get_activation(activation) if isinstance(activation, str) else activation
-
-
 class LeNet5(nn.Module):
     """LeNet-5 (LeCun et al., 1998) on 28x28 MNIST: C1-S2-C3-S4-C5-F6-output.
 
@@ -117,7 +113,7 @@ class LeNet5(nn.Module):
     @nn.compact
     def __call__(self, x_BHWC: jax.Array, *, train: bool = False) -> jax.Array:
         """Logits [B, K]; `train` is unused (no dropout or batch norm)."""
-        act, impl, init = _activation(self.activation), self.conv_impl, self.kernel_init
+        act, impl, init = resolve(self.activation), self.conv_impl, self.kernel_init
         x = act(conv(6, 5, "SAME", impl, init, name="C1")(x_BHWC))
         x = pool(x, self.pooling)
         x = act(conv(16, 5, "VALID", impl, init, name="C3")(x))
@@ -159,7 +155,7 @@ class CNN(nn.Module):
     @nn.compact
     def __call__(self, x_BHWC: jax.Array, *, train: bool = False) -> jax.Array:
         """Logits [B, K] for images [B, H, W, C]."""
-        act, impl, init = _activation(self.activation), self.conv_impl, self.kernel_init
+        act, impl, init = resolve(self.activation), self.conv_impl, self.kernel_init
         x = x_BHWC
         for features in self.conv_features:
             x = pool(act(conv(features, self.kernel_size, "SAME", impl, init)(x)), self.pooling)

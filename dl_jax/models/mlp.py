@@ -9,7 +9,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from dl_jax.activations import get_activation
+from dl_jax.activations import get_activation, resolve
 
 
 class MLP(nn.Module):
@@ -40,9 +40,7 @@ class MLP(nn.Module):
     @nn.compact
     def __call__(self, x: jax.Array, *, train: bool = False) -> jax.Array:
         """Logits [B, K] for inputs [B, ...]; `train` is unused (no dropout or batch norm)."""
-        act = self.activation
-        if isinstance(act, str):
-            act = get_activation(act)
+        act = resolve(self.activation)
         x_BD = jnp.reshape(x, (x.shape[0], -1))
         for i, width in enumerate(self.features):
             x_BD = nn.Dense(width, use_bias=self.use_bias, kernel_init=self.kernel_init)(x_BD)
