@@ -10,7 +10,7 @@ from dl_jax import models
 from dl_jax.config import ModelConfig
 from dl_jax.errors import ConfigError
 from dl_jax.models import CNN, LeNet5
-from dl_jax.models.cnn import FEW_FILTERS, im2col_conv
+from dl_jax.models.cnn import im2col_conv
 
 
 def count(params) -> int:
@@ -92,10 +92,9 @@ def test_im2col_equals_lax_conv(model):
 
 @pytest.mark.parametrize("padding", ["SAME", "VALID", ((1, 2), (0, 1))])
 @pytest.mark.parametrize("strides", [(1, 1), (2, 2), (2, 1)])
-@pytest.mark.parametrize("filters", [4, FEW_FILTERS])  # the matmul transposed, and not
-def test_im2col_conv_equals_lax_with_strides_and_padding(padding, strides, filters):
+def test_im2col_conv_equals_lax_with_strides_and_padding(padding, strides):
     x = jax.random.normal(jax.random.key(0), (2, 9, 8, 3))
-    kernel = jax.random.normal(jax.random.key(1), (3, 3, 3, filters))
+    kernel = jax.random.normal(jax.random.key(1), (3, 3, 3, 4))
     expected = jax.lax.conv_general_dilated(
         x, kernel, strides, padding, dimension_numbers=("NHWC", "HWIO", "NHWC")
     )

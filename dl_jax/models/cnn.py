@@ -28,7 +28,6 @@ from dl_jax.errors import unknown_name
 
 CONV_IMPLS = ("lax", "im2col")
 POOLINGS = ("avg", "max")
-FEW_FILTERS = 32  # im2col_conv computes its matmul transposed below this many filters
 
 
 def im2col_conv(
@@ -46,10 +45,6 @@ def im2col_conv(
 
     It has the signature `nn.Conv(conv_general_dilated=...)` calls with; dilation and feature
     groups are not supported. lhs [B, H, W, C], rhs [kh, kw, C, F] -> [B, H', W', F].
-
-    With fewer than `FEW_FILTERS` filters (LeNet-5's 6 and 16) the matmul is computed
-    transposed, so that its output rows are long; LeNet-5's train step is then about 20%
-    faster on XLA:CPU (../BENCHMARKS.md). Both forms give the same numbers up to rounding.
     """
     del dimension_numbers  # nn.Conv always passes NHWC / HWIO / NHWC
     if any(d != 1 for d in (*(lhs_dilation or ()), *(rhs_dilation or ()))) or (
@@ -61,26 +56,15 @@ def im2col_conv(
     if isinstance(padding, str):
         padding = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), window_strides, padding)
     x_BHWC = jnp.pad(lhs, ((0, 0), *padding, (0, 0)))
-    b = x_BHWC.shape[0]
     out_h = (x_BHWC.shape[1] - kh) // sh + 1
     out_w = (x_BHWC.shape[2] - kw) // sw + 1
-    rows, cols = tap_slice(out_h, sh), tap_slice(out_w, sw)
-    kernel_PF = rhs.reshape(kh * kw * c, f)  # P = kh*kw*C, ordered (i, j, c)
-    if f >= FEW_FILTERS:
-        taps = [x_BHWC[:, rows(i), cols(j), :] for i in range(kh) for j in range(kw)]
-        return jnp.dot(jnp.concatenate(taps, axis=-1), kernel_PF, precision=precision)
-    # Few filters: a [B*H'*W', F] product would fill F of the SIMD lanes. Computed transposed,
-    # [F, P] x [P, M] with M = B*H'*W' examples and positions, the long axis lies along them.
-    x_CBHW = x_BHWC.transpose(3, 0, 1, 2)
-    taps = [x_CBHW[:, :, rows(i), cols(j)] for i in range(kh) for j in range(kw)]
-    cols_PM = jnp.stack(taps).reshape(kh * kw * c, -1)
-    y_FM = jnp.dot(kernel_PF.T, cols_PM, precision=precision)
-    return y_FM.reshape(f, b, out_h, out_w).transpose(1, 2, 3, 0)
-
-
-def tap_slice(size: int, stride: int):
-    """The slice of tap `i` along an axis: `size` outputs, `stride` apart."""
-    return lambda i: slice(i, i + stride * (size - 1) + 1, stride)
+    slices = [
+        x_BHWC[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw, :]
+        for i in range(kh)
+        for j in range(kw)
+    ]
+    cols_BHWP = jnp.concatenate(slices, axis=-1)  # P = kh*kw*C, ordered (i, j, c) like rhs
+    return jnp.dot(cols_BHWP, rhs.reshape(kh * kw * c, f), precision=precision)
 
 
 def conv(features: int, kernel_size: int, padding: str, impl: str, kernel_init, name=None):
