@@ -30,7 +30,7 @@ def epoch_times(records) -> list[float]:
 
 
 def mlp(splits, epochs: int, checkpoint_cfg, workdir: Path) -> list[float]:
-    from dl_jax import losses, optim, parallel, train
+    from dl_jax import optim, parallel, tasks, train
     from dl_jax.checkpoint import Checkpointer
     from dl_jax.config import TrainConfig
     from dl_jax.models import MLP
@@ -39,9 +39,9 @@ def mlp(splits, epochs: int, checkpoint_cfg, workdir: Path) -> list[float]:
     state = train.create_train_state(
         MLP((128, 64, 10), "relu"),
         optim.make_optimizer("adam", 1e-3),
-        losses.softmax_cross_entropy,
+        tasks.ImageClassification(),
         0,
-        train.scale_images(splits.train["image"][:1]),
+        tasks.example_batch(splits.train),
     )
     with Checkpointer(workdir, checkpoint_cfg) as checkpointer:
         records = train.fit(

@@ -34,17 +34,17 @@ class Config:
 
 def jax_epochs(splits, model_name: str, impl: str, epochs: int, seed: int):
     """dl_jax's training loop, as mnist_cnn.py runs it: per-epoch train seconds, test accuracy."""
-    from dl_jax import losses, models, optim, parallel, train
+    from dl_jax import data, models, optim, parallel, tasks, train
     from dl_jax.config import ModelConfig, TrainConfig
 
     cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
-    steps = train.steps_per_epoch(len(splits.train["label"]), cfg.batch_size)
+    steps = train.steps_per_epoch(data.num_examples(splits.train), cfg.batch_size)
     state = train.create_train_state(
         models.build(ModelConfig(name=model_name, conv_impl=impl)),
         optim.make_optimizer("momentum", 0.1, "cosine", total_steps=steps * epochs),
-        losses.softmax_cross_entropy,
+        tasks.ImageClassification(),
         seed,
-        train.scale_images(splits.train["image"][:1]),
+        tasks.example_batch(splits.train),
     )
     records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]
     return [r["train/seconds"] for r in records], records[-1]["test/accuracy"]

@@ -26,18 +26,18 @@ class Config:
 
 def dl_jax_run(splits, schedule: str, seed: int, epochs: int) -> list[dict]:
     """Per-epoch records of one run of the reference recipe."""
-    from dl_jax import losses, optim, parallel, train
+    from dl_jax import data, optim, parallel, tasks, train
     from dl_jax.config import TrainConfig
     from dl_jax.models import MLP
 
-    steps = train.steps_per_epoch(len(splits.train["label"]), 128)
+    steps = train.steps_per_epoch(data.num_examples(splits.train), 128)
     tx = optim.make_optimizer("adam", 1e-3, schedule, total_steps=steps * epochs)
     state = train.create_train_state(
         MLP((128, 64, 10), "relu"),
         tx,
-        losses.softmax_cross_entropy,
+        tasks.ImageClassification(),
         seed,
-        train.scale_images(splits.train["image"][:1]),
+        tasks.example_batch(splits.train),
     )
     cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
     return [record for _, record in train.fit(state, splits, cfg, parallel.make_mesh(1))]

@@ -54,7 +54,7 @@ def matmul_peak(n: int = 2048, repeats: int = 30) -> tuple[float, float]:
 
 def jax_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
     """dl_jax's own training loop: per-epoch train seconds and final test accuracy."""
-    from dl_jax import losses, optim, parallel, train
+    from dl_jax import optim, parallel, tasks, train
     from dl_jax.config import TrainConfig
     from dl_jax.models import MLP
 
@@ -62,9 +62,9 @@ def jax_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
     state = train.create_train_state(
         MLP(FEATURES, "relu"),
         optim.make_optimizer("adam", 1e-3),
-        losses.softmax_cross_entropy,
+        tasks.ImageClassification(),
         seed,
-        train.scale_images(splits.train["image"][:1]),
+        tasks.example_batch(splits.train),
     )
     records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]
     return [r["train/seconds"] for r in records], records[-1]["test/accuracy"]
@@ -122,7 +122,7 @@ def main(cfg: Config) -> dict:
             times[name] += seconds[1:]  # the first epoch warms caches and allocators up
             print(f"round {r + 1}: {name:8s} epochs {', '.join(f'{s:.3f}' for s in seconds)} s")
 
-    examples = (len(splits.train["label"]) // 128) * 128
+    examples = (data.num_examples(splits.train) // 128) * 128
     results = {
         "machine": f"{jax.devices()[0].device_kind}, {torch.get_num_threads()} torch threads",
         "versions": {"jax": jax.__version__, "torch": torch.__version__},

@@ -15,7 +15,7 @@ from pathlib import Path
 import flax.linen as nn
 import jax
 
-from dl_jax import checkpoint, data, losses, metrics, models, optim, parallel, plots, train
+from dl_jax import checkpoint, data, losses, metrics, models, optim, parallel, plots, tasks, train
 from dl_jax import workdir as workdirs
 from dl_jax.config import ClassifierConfig
 from dl_jax.data import Splits
@@ -44,7 +44,9 @@ def train_and_evaluate(cfg: ClassifierConfig) -> Result:
     fails before the work directory is touched.
     """
     model = models.build(cfg.model)
-    loss_fn = losses.get_loss(cfg.train.loss)
+    task = tasks.ImageClassification(
+        losses.get_loss(cfg.train.loss), max_shift=cfg.train.augment_shift
+    )
     mesh = parallel.make_mesh(cfg.train.num_devices)
     if cfg.log.tensorboard:
         metrics.require_tensorboard()
@@ -60,10 +62,10 @@ def train_and_evaluate(cfg: ClassifierConfig) -> Result:
         cfg.optim.schedule,
         total_steps=steps * cfg.train.epochs,
     )
-    example = train.scale_images(splits.train["image"][:1])
+    example = tasks.example_batch(splits.train)
 
     def init():
-        return train.create_train_state(model, tx, loss_fn, cfg.train.seed, example)
+        return train.create_train_state(model, tx, task, cfg.train.seed, example)
 
     run_dir = Path(cfg.workdir)  # held by this process since cli.run
     workdirs.prepare(run_dir, cfg, HARMLESS, splits.identity())

@@ -86,7 +86,7 @@ class Splits:
             "name": self.dataset,
             "source": self.source,
             **{
-                split: {"examples": len(getattr(self, split)["label"]), "sha256": digest}
+                split: {"examples": num_examples(getattr(self, split)), "sha256": digest}
                 for split, digest in zip(SPLITS, self.fingerprints, strict=True)
             },
         }
@@ -95,9 +95,14 @@ class Splits:
         """`mnist from IDX folder PATH: 60000 train, 10000 test` (or `unknown, from ...`)."""
         name = self.dataset + ("," if self.dataset == "unknown" else "")
         return (
-            f"{name} from {self.source}: {len(self.train['label'])} train, "
-            f"{len(self.test['label'])} test"
+            f"{name} from {self.source}: {num_examples(self.train)} train, "
+            f"{num_examples(self.test)} test"
         )
+
+
+def num_examples(split: dict[str, np.ndarray]) -> int:
+    """The length of a split's example axis (every array of a split has it first)."""
+    return len(next(iter(split.values())))
 
 
 def fingerprint(split: dict[str, np.ndarray]) -> str:

@@ -27,7 +27,7 @@ import jax.numpy as jnp
 
 from dl_jax import losses, optim
 from dl_jax.errors import unknown_name
-from dl_jax.train import scale_images
+from dl_jax.tasks import scale_images
 
 Loss = Callable[[jax.Array, jax.Array], jax.Array]
 

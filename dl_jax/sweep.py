@@ -36,12 +36,11 @@ import numpy as np
 import optax
 from flax import struct
 
-from dl_jax import activations, models, optim, train
+from dl_jax import activations, models, optim, tasks, train
 from dl_jax.checkpoint import Checkpointer, Position
 from dl_jax.config import GridConfig, ModelConfig
-from dl_jax.data import Splits
+from dl_jax.data import Splits, num_examples
 from dl_jax.errors import ConfigError, unknown_name
-from dl_jax.losses import accuracy
 from dl_jax.recipes import Recipe, get_recipe
 
 
@@ -133,18 +132,23 @@ def _model(cell: CellState, program: Program):
     return models.build(program.model, activation=activation)
 
 
+def _task(recipe: Recipe) -> tasks.ImageClassification:
+    """What the cells train on: the recipe's images and loss."""
+    return tasks.ImageClassification(recipe.loss, recipe.preprocess)
+
+
 def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
     """Train one cell over the steps `order_RSB[cell.order]`; returns it and its losses [S]."""
-    recipe = get_recipe(program.recipe)
+    task = _task(get_recipe(program.recipe))
     model = _model(cell, program)
     tx = optim.make_optimizer(program.optimizer, 1.0)  # the rate in each cell's state is used
     step_key = jax.random.wrap_key_data(cell.step_key)
 
     def mean_loss(params, idx_B, count):
-        x = recipe.preprocess(data["image"][idx_B])
+        batch = jax.tree.map(lambda x: x[idx_B], data)
         rngs = {"dropout": jax.random.fold_in(step_key, count)}  # as train.step_rngs
-        logits_BK = model.apply({"params": params}, x, train=True, rngs=rngs)
-        return recipe.loss(logits_BK, data["label"][idx_B]).mean()
+        outputs = model.apply({"params": params}, task.inputs(batch), train=True, rngs=rngs)
+        return task.loss(outputs, batch).mean()
 
     def step(carry, idx_B):
         params, opt_state, count = carry
@@ -171,15 +175,15 @@ def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
 
 def _evaluate_cell(cell: CellState, test, program: Program) -> jax.Array:
     """Test accuracy of one cell, in batches of `EVAL_BATCH_SIZE`."""
-    recipe = get_recipe(program.recipe)
+    task = _task(get_recipe(program.recipe))
     model = _model(cell, program)
 
-    def correct(batch, mask_B):
-        logits_BK = model.apply({"params": cell.params}, recipe.preprocess(batch["image"]))
-        return jnp.where(mask_B, accuracy(logits_BK, batch["label"]), 0).sum()
+    def sums(batch, mask_B):
+        outputs = model.apply({"params": cell.params}, task.inputs(batch))
+        return tasks.evaluation_sums(task, outputs, batch, mask_B)
 
-    n = len(test["label"])
-    return train.sum_over_batches(correct, test, min(EVAL_BATCH_SIZE, n)) / n
+    batch_size = min(EVAL_BATCH_SIZE, num_examples(test))
+    return tasks.means(train.sum_over_batches(sums, test, batch_size))["test/accuracy"]
 
 
 def _map_cells(fn, cells: CellState, cells_per_pass: int):
@@ -310,7 +314,7 @@ def train_grid(
     recipe = get_recipe(recipe_name)
     check_grid(grid, recipe, model)
     cells = grid_cells(grid)
-    n = len(splits.train["label"])
+    n = num_examples(splits.train)
     steps = train.steps_per_epoch(n, recipe.batch_size)
     chunk_steps = max(1, grid.chunk_examples // recipe.batch_size)
     cells_per_pass, workers = _layout(grid, len(cells))

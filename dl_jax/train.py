@@ -1,11 +1,12 @@
 """Training on the device: a TrainState, a pure train step, and epochs as chunked `lax.scan`.
 
-The whole dataset sits on the device as uint8 and is scaled inside the step. The order of an
+The whole dataset sits on the device as stored (MNIST as uint8); a `dl_jax.tasks.Task` says
+how a batch becomes the model's inputs, its loss and its metrics, inside the step. The order of an
 epoch is a permutation that is a pure function of (seed, epoch), so (state, epoch) is all a run
 needs to continue. An epoch runs as a few compiled scan calls ("chunks"); between them the host
 advances the progress bar and checks that the loss is finite.
 
-Shape key: B batch, S steps in a chunk, N examples in a split, K classes.
+Shape key: B batch, S steps in a chunk, N examples in a split.
 """
 
 from __future__ import annotations
@@ -25,24 +26,22 @@ from flax import struct
 from flax.training import train_state
 from jax.sharding import Mesh, NamedSharding
 
-from dl_jax import parallel
+from dl_jax import parallel, tasks
 from dl_jax.checkpoint import Checkpointer, Position
 from dl_jax.config import TrainConfig
-from dl_jax.data import Splits
+from dl_jax.data import Splits, num_examples
 from dl_jax.errors import ConfigError, DivergedError
-from dl_jax.losses import accuracy
 from dl_jax.metrics import progress
-
-Batch = dict[str, jax.Array]  # {"image": uint8 [B, 28, 28, 1], "label": int32 [B]}
+from dl_jax.tasks import Batch, Task
 
 
 class TrainState(train_state.TrainState):
-    """flax's TrainState (step, params, optimizer and its state), the per-example loss, and the
+    """flax's TrainState (step, params, optimizer and its state), the task it trains on, and the
     key of the run's per-step random stream, for dropout and augmentation (raw key data, so that
     it checkpoints as a plain uint32 array)."""
 
     step_key: jax.Array
-    loss_fn: Callable[[jax.Array, jax.Array], jax.Array] = struct.field(pytree_node=False)
+    task: Task = struct.field(pytree_node=False)
 
 
 def root_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -59,19 +58,19 @@ def root_keys(seed: int) -> tuple[jax.Array, jax.Array, jax.Array]:
 def create_train_state(
     model: nn.Module,
     tx: optax.GradientTransformation,
-    loss_fn: Callable[[jax.Array, jax.Array], jax.Array],
+    task: Task,
     seed: int,
-    example_input: jax.Array,
+    example: Batch,
 ) -> TrainState:
-    """Initialize `model` on `example_input` (a batch of the real input shape) and its optimizer,
-    from the init and step streams of `seed`."""
+    """Initialize `model` on the inputs of `example` (a batch of the data, see
+    `tasks.example_batch`) and its optimizer, from the init and step streams of `seed`."""
     init_key, _, step_key = root_keys(seed)
-    params = model.init(init_key, example_input)["params"]
+    params = model.init(init_key, task.inputs(example))["params"]
     return TrainState.create(
         apply_fn=model.apply,
         params=params,
         tx=tx,
-        loss_fn=loss_fn,
+        task=task,
         step_key=jax.random.key_data(step_key),
     )
 
@@ -83,56 +82,35 @@ def step_rngs(state: TrainState) -> dict[str, jax.Array]:
     return {"dropout": key, "augment": jax.random.fold_in(key, 1)}
 
 
-def random_shift(key: jax.Array, image_BHWC: jax.Array, max_shift: int) -> jax.Array:
-    """Each image translated by its own random offset of up to `max_shift` pixels along each
-    axis, the uncovered border filled with zeros (light augmentation, on the device)."""
-    if not max_shift:
-        return image_BHWC
-    b, h, w, c = image_BHWC.shape
-    pads = ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0))
-    padded = jnp.pad(image_BHWC, pads)
-    offsets_B2 = jax.random.randint(key, (b, 2), 0, 2 * max_shift + 1)
-
-    def crop(x_HWC, offset_2):
-        return jax.lax.dynamic_slice(x_HWC, (offset_2[0], offset_2[1], 0), (h, w, c))
-
-    return jax.vmap(crop)(padded, offsets_B2)
-
-
-def scale_images(image_u8: jax.Array) -> jax.Array:
-    """uint8 pixels to float32 in [0, 1]."""
-    return image_u8.astype(jnp.float32) / 255.0
-
-
 @functools.partial(jax.jit, donate_argnums=0)
 def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
     """One gradient step on the mean loss of `batch`."""
 
     def mean_loss(params):
-        logits_BK = state.apply_fn(
-            {"params": params}, scale_images(batch["image"]), train=True, rngs=step_rngs(state)
-        )
-        return state.loss_fn(logits_BK, batch["label"]).mean()
+        inputs = state.task.inputs(batch)
+        outputs = state.apply_fn({"params": params}, inputs, train=True, rngs=step_rngs(state))
+        return state.task.loss(outputs, batch).mean()
 
     loss, grads = jax.value_and_grad(mean_loss)(state.params)
     return state.apply_gradients(grads=grads), {"train/loss": loss}
 
 
-@functools.partial(jax.jit, donate_argnums=0, static_argnames=("sharding", "max_shift"))
+@functools.partial(jax.jit, donate_argnums=0, static_argnames="sharding")
 def train_chunk(
-    state: TrainState, data: Batch, idx_SB: jax.Array, sharding: NamedSharding, max_shift: int = 0
+    state: TrainState, data: Batch, idx_SB: jax.Array, sharding: NamedSharding
 ) -> tuple[TrainState, dict[str, jax.Array]]:
     """`train_step` over the batches `data[idx_SB[s]]`, as one `lax.scan`; metrics stacked [S].
 
-    With `max_shift`, each batch's images are first randomly translated (`random_shift`).
+    Each batch is first augmented by the task, with the step's "augment" key.
     """
 
+    def constrain(batch):
+        return jax.lax.with_sharding_constraint(batch, sharding)
+
     def body(state, idx_B):
-        batch = jax.lax.with_sharding_constraint(jax.tree.map(lambda x: x[idx_B], data), sharding)
-        if max_shift:
-            shifted = random_shift(step_rngs(state)["augment"], batch["image"], max_shift)
-            batch = {**batch, "image": jax.lax.with_sharding_constraint(shifted, sharding)}
-        return train_step(state, batch)
+        batch = constrain(jax.tree.map(lambda x: x[idx_B], data))
+        augmented = state.task.augment(step_rngs(state)["augment"], batch)
+        return train_step(state, batch if augmented is batch else constrain(augmented))
 
     return jax.lax.scan(body, state, idx_SB)
 
@@ -170,19 +148,14 @@ def sum_over_batches(fn, data: Batch, batch_size: int, sharding: NamedSharding |
 def evaluate(
     state: TrainState, data: Batch, batch_size: int, sharding: NamedSharding
 ) -> dict[str, jax.Array]:
-    """Mean loss and accuracy over all of `data`, in batches (the last one padded and masked)."""
+    """The task's mean loss and metrics over all of `data` (test/loss, test/accuracy, ...), in
+    batches (the last one padded and masked)."""
 
     def sums(batch, mask_B):
-        logits_BK = state.apply_fn({"params": state.params}, scale_images(batch["image"]))
-        loss_B = state.loss_fn(logits_BK, batch["label"])
-        return (
-            jnp.where(mask_B, loss_B, 0).sum(),
-            jnp.where(mask_B, accuracy(logits_BK, batch["label"]), 0).sum(),
-        )
+        outputs = state.apply_fn({"params": state.params}, state.task.inputs(batch))
+        return tasks.evaluation_sums(state.task, outputs, batch, mask_B)
 
-    n = data["label"].shape[0]
-    loss_sum, correct = sum_over_batches(sums, data, batch_size, sharding)
-    return {"test/loss": loss_sum / n, "test/accuracy": correct / n}
+    return tasks.means(sum_over_batches(sums, data, batch_size, sharding))
 
 
 def steps_per_epoch(num_examples: int, batch_size: int) -> int:
@@ -249,7 +222,7 @@ def check_setup(cfg: TrainConfig, mesh: Mesh, splits: Splits) -> int:
     """Refuse batch sizes that do not fit the devices or the data; the steps per epoch."""
     parallel.check_divisible(cfg.batch_size, mesh)
     parallel.check_divisible(cfg.eval_batch_size, mesh, "train.eval_batch_size")
-    return steps_per_epoch(len(splits.train["label"]), cfg.batch_size)
+    return steps_per_epoch(num_examples(splits.train), cfg.batch_size)
 
 
 def fit(
@@ -265,12 +238,13 @@ def fit(
 
     Training starts at `position` (a fresh run when None) and may be checkpointed as it goes
     (see `epoch_loop`). Each epoch yields `(state, metrics)`: epoch, train/loss (mean over the
-    epoch's steps), test/loss and test/accuracy on the whole test split, and the wall time of
+    epoch's steps), the task's test/loss and test metrics (test/accuracy, ...) on the whole test
+    split, and the wall time of
     training and of evaluation, compilation excluded. A chunk with a non-finite loss raises
     DivergedError, naming the steps and the last good checkpoint.
     """
     steps = check_setup(cfg, mesh, splits)
-    num_examples = len(splits.train["label"])
+    examples = num_examples(splits.train)
     replicated = parallel.replicated(mesh)
     batch_sharding = parallel.batch_sharding(mesh)
     train, test, state = jax.device_put((splits.train, splits.test, state), replicated)
@@ -279,14 +253,12 @@ def fit(
     @functools.lru_cache(maxsize=1)
     def indices(epoch):
         return jax.device_put(
-            epoch_indices(shuffle_key, epoch, num_examples, cfg.batch_size), replicated
+            epoch_indices(shuffle_key, epoch, examples, cfg.batch_size), replicated
         )
 
     # Compile ahead of time, so that the epoch times below are pure run time.
     chunks = {
-        size: train_chunk.lower(
-            state, train, indices(0)[:size], batch_sharding, cfg.augment_shift
-        ).compile()
+        size: train_chunk.lower(state, train, indices(0)[:size], batch_sharding).compile()
         for size in set(chunk_sizes(steps, cfg.chunk_steps))
     }
     eval_fn = evaluate.lower(state, test, cfg.eval_batch_size, batch_sharding).compile()

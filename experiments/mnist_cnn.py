@@ -30,7 +30,7 @@ DEFAULTS = ClassifierConfig(
 
 def main(cfg: ClassifierConfig) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
-    from dl_jax import classifier, plots, train
+    from dl_jax import classifier, plots, tasks
     from dl_jax.models import cnn
 
     result = classifier.train_and_evaluate(cfg)
@@ -39,9 +39,9 @@ def main(cfg: ClassifierConfig) -> None:
     variables = {"params": result.state.params}
     plots.plot_filters(cnn.first_conv_kernel(result.state.params), result.run_dir / "filters.png")
     image = result.splits.test["image"][:1]
-    maps = cnn.conv_outputs(result.model, variables, train.scale_images(image))
+    maps = cnn.conv_outputs(result.model, variables, tasks.scale_images(image))
     plots.plot_feature_maps(
-        train.scale_images(image)[0],
+        tasks.scale_images(image)[0],
         {name: m[0] for name, m in maps.items() if m.shape[1] > 1},  # not LeNet's 1x1 C5
         result.run_dir / "feature_maps.png",
         label=int(result.splits.test["label"][0]),

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dl_jax import checkpoint, losses, metrics, optim, parallel, train
+from dl_jax import checkpoint, losses, metrics, optim, parallel, tasks, train
 from dl_jax.checkpoint import Checkpointer, Position
 from dl_jax.config import CheckpointConfig, TrainConfig
 from dl_jax.data import Splits
@@ -16,15 +16,16 @@ from dl_jax.errors import CheckpointError, ConfigError, DivergedError, Stopped
 from dl_jax.models import MLP
 
 REPLICATED = parallel.replicated(parallel.make_mesh(1))
+EXAMPLE = {"image": np.zeros((1, 28, 28, 1), np.uint8), "label": np.zeros(1, np.int32)}
 
 
 def init(seed=0):
     return train.create_train_state(
         MLP((16, 10), "relu"),
         optim.make_optimizer("adam", 1e-3),
-        losses.softmax_cross_entropy,
+        tasks.ImageClassification(),
         seed,
-        jnp.zeros((1, 28, 28, 1)),
+        EXAMPLE,
     )
 
 
@@ -176,7 +177,8 @@ def test_divergence_keeps_the_last_good_checkpoint(tmp_path, small):
         return jnp.where(labels_B == 255, jnp.nan, loss)
 
     model, tx = MLP((16, 10), "relu"), optim.make_optimizer("adam", 1e-3)
-    state = train.create_train_state(model, tx, nan_on_planted, 0, jnp.zeros((1, 28, 28, 1)))
+    task = tasks.ImageClassification(nan_on_planted)
+    state = train.create_train_state(model, tx, task, 0, EXAMPLE)
     message = rf"steps 9-12 \(first at step 10\); the last good checkpoint is step 8 in {tmp_path}"
     with Checkpointer(tmp_path, CheckpointConfig(every_steps=1)) as ckpt:
         epochs = train.fit(state, splits, cfg, parallel.make_mesh(1), checkpointer=ckpt)

@@ -3,12 +3,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dl_jax import losses, optim, parallel, train
+from dl_jax import losses, optim, parallel, tasks, train
 from dl_jax.config import TrainConfig
 from dl_jax.errors import ConfigError, DivergedError
 from dl_jax.models import CNN, MLP
 
 SMALL_CNN = CNN((4, 8), (16, 10), dropout_rate=0.5, conv_impl="im2col")
+EXAMPLE = {"image": np.zeros((1, 28, 28, 1), np.uint8), "label": np.zeros(1, np.int32)}
 
 
 def make_state(
@@ -17,9 +18,9 @@ def make_state(
     return train.create_train_state(
         model or MLP((32, 10), "relu"),
         optim.make_optimizer(name, learning_rate),
-        loss_fn,
+        tasks.ImageClassification(loss_fn),
         seed,
-        jnp.zeros((1, 28, 28, 1)),
+        EXAMPLE,
     )
 
 
@@ -28,8 +29,8 @@ def batch_of(split, n=64):
 
 
 def mean_loss(state, batch):
-    logits = state.apply_fn({"params": state.params}, train.scale_images(batch["image"]))
-    return float(state.loss_fn(logits, batch["label"]).mean())
+    logits = state.apply_fn({"params": state.params}, tasks.scale_images(batch["image"]))
+    return float(state.task.loss(logits, batch).mean())
 
 
 def test_one_step_lowers_the_loss(small):
@@ -71,13 +72,13 @@ def test_dropout_key_of_a_step_is_folded_from_the_run_key_and_the_step():
 
 def test_random_shift_moves_each_image_by_at_most_max_shift():
     image = jnp.zeros((64, 9, 9, 1), jnp.uint8).at[:, 4, 4, 0].set(255)  # one lit pixel, centred
-    shifted = train.random_shift(jax.random.key(0), image, 2)
+    shifted = tasks.random_shift(jax.random.key(0), image, 2)
     assert shifted.shape == image.shape and shifted.dtype == jnp.uint8
     flat = np.asarray(shifted[..., 0]).reshape(64, -1)
     assert (flat.sum(1) == 255).all()  # every pixel moved, none lost, within the border
     rows, cols = np.divmod(flat.argmax(1), 9)
     assert set(rows) == set(cols) == {2, 3, 4, 5, 6}  # every offset in [-2, 2] occurs
-    np.testing.assert_array_equal(train.random_shift(jax.random.key(0), image, 0), image)
+    np.testing.assert_array_equal(tasks.random_shift(jax.random.key(0), image, 0), image)
 
 
 def test_a_dropout_step_depends_on_the_step_number_only(small):
@@ -117,7 +118,7 @@ def test_evaluate_pads_and_masks_the_last_batch(small):
     mesh = parallel.make_mesh(1)
     test = jax.device_put(small.test)  # 200 examples in batches of 64: the last one is padded
     metrics = train.evaluate(state, test, 64, parallel.batch_sharding(mesh))
-    logits = state.apply_fn({"params": state.params}, train.scale_images(test["image"]))
+    logits = state.apply_fn({"params": state.params}, tasks.scale_images(test["image"]))
     expected_loss = losses.softmax_cross_entropy(logits, test["label"]).mean()
     expected_accuracy = (logits.argmax(-1) == test["label"]).mean()
     assert float(metrics["test/loss"]) == pytest.approx(float(expected_loss), rel=1e-5)
@@ -188,9 +189,9 @@ def test_full_mnist_one_epoch(mnist_dir):
     state = train.create_train_state(
         MLP((128, 64, 10), "relu"),
         optim.make_optimizer("adam", 1e-3),
-        losses.softmax_cross_entropy,
+        tasks.ImageClassification(),
         0,
-        jnp.zeros((1, 28, 28, 1)),
+        EXAMPLE,
     )
     ((_, record),) = train.fit(state, splits, TrainConfig(epochs=1), parallel.make_mesh(1))
     assert record["test/accuracy"] > 0.945  # 95.2% measured
@@ -205,9 +206,9 @@ def test_full_mnist_cnn_one_epoch(mnist_dir):
     state = train.create_train_state(
         models.build(ModelConfig(name="cnn")),
         optim.make_optimizer("momentum", 0.1),
-        losses.softmax_cross_entropy,
+        tasks.ImageClassification(),
         0,
-        jnp.zeros((1, 28, 28, 1)),
+        EXAMPLE,
     )
     ((_, record),) = train.fit(state, splits, TrainConfig(epochs=1), parallel.make_mesh(1))
     assert record["test/accuracy"] > 0.98  # 98.35% measured
