@@ -1,0 +1,122 @@
+"""Recurrent networks: one cell applied at every time step, always scanned with flax's `nn.RNN`.
+
+The slides' Elman RNN is h_t = f(W_hh h_{t-1} + W_xh x_t + b). flax's cells, by name (`CELLS`):
+
+- `simple`: `nn.SimpleCell`, exactly the Elman form: h_t = tanh(W_i x_t + b + W_h h_{t-1}),
+  with one bias (on the input side).
+- `lstm` / `optimized_lstm`: `nn.LSTMCell` / `nn.OptimizedLSTMCell` (the same equations, the
+  four gate matmuls fused): the slides' f_t, i_t, o_t gates, C_t = f_t*C_{t-1} + i_t*C~_t and
+  h_t = o_t*tanh(C_t). `nn.LSTMCell` keeps separate input (`i*`, without bias) and recurrent
+  (`h*`, with the bias) kernels per gate where the slides write one W on [h_{t-1}, x_t]: the
+  same function, the weight split in two. Its carry is (C, h).
+- `gru`: `nn.GRUCell`, which differs from the slides in two ways: the reset gate multiplies
+  the recurrent matmul's result, n = tanh(W_in x + b_in + r*(W_hn h + b_hn)), where the slides
+  multiply h before it, h~ = tanh(W [r*h, x]); and the update gate is swapped,
+  h_t = (1 - z)*n + z*h_{t-1}, where the slides write h_t = (1 - z)*h_{t-1} + z*h~.
+- `slide_gru`: `SlideGRUCell`, the slides' GRU as written, so that the two can be compared.
+
+Shape key: B batch, T time steps, F input features, H hidden units, K classes.
+"""
+
+from collections.abc import Callable
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from dl_jax.errors import unknown_name
+
+CELLS = ("simple", "lstm", "optimized_lstm", "gru", "slide_gru")
+HEADS = ("last", "every")  # many-to-one: the last valid step; many-to-many: every step
+
+
+class SlideGRUCell(nn.RNNCellBase):
+    """The slides' GRU, one dense layer on the concatenation [h_{t-1}, x_t] per gate:
+
+        z_t = sigmoid(W_z [h_{t-1}, x_t] + b_z)
+        r_t = sigmoid(W_r [h_{t-1}, x_t] + b_r)
+        h~_t = tanh(W [r_t * h_{t-1}, x_t] + b)
+        h_t = (1 - z_t) * h_{t-1} + z_t * h~_t
+
+    Parameters: dense layers `z`, `r` and `candidate`, each a kernel [H + F, H] and a bias [H].
+    """
+
+    features: int
+    kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    carry_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+
+    @nn.compact
+    def __call__(self, h_BH: jax.Array, x_BF: jax.Array) -> tuple[jax.Array, jax.Array]:
+        def dense(name):
+            return nn.Dense(self.features, kernel_init=self.kernel_init, name=name)
+
+        hx = jnp.concatenate([h_BH, x_BF], axis=-1)
+        z = nn.sigmoid(dense("z")(hx))
+        r = nn.sigmoid(dense("r")(hx))
+        candidate = jnp.tanh(dense("candidate")(jnp.concatenate([r * h_BH, x_BF], axis=-1)))
+        h_BH = (1 - z) * h_BH + z * candidate
+        return h_BH, h_BH
+
+    @nn.nowrap
+    def initialize_carry(self, rng: jax.Array, input_shape: tuple[int, ...]) -> jax.Array:
+        return self.carry_init(rng, (*input_shape[:-1], self.features), jnp.float32)
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 1
+
+
+def make_cell(kind: str, features: int, activation: Callable = jnp.tanh, **kwargs):
+    """The recurrent cell of kind `kind` with `features` hidden units; `activation` is the
+    Elman cell's f (the gated cells keep their sigmoids and tanh); `kwargs` go to the module
+    (its `name`, for one)."""
+    if kind not in CELLS:
+        raise unknown_name("recurrent cell", kind, CELLS)
+    if kind == "simple":
+        return nn.SimpleCell(features, activation_fn=activation, **kwargs)
+    gated = {
+        "lstm": nn.LSTMCell,
+        "optimized_lstm": nn.OptimizedLSTMCell,
+        "gru": nn.GRUCell,
+        "slide_gru": SlideGRUCell,
+    }
+    return gated[kind](features, **kwargs)
+
+
+class RNNClassifier(nn.Module):
+    """A recurrent layer scanned over time, then a dense layer to K classes.
+
+    Inputs are sequences [B, T, F], or images [B, H, W, C], read row by row as H steps of W*C
+    features (sequential MNIST). With `head="last"` (many-to-one) the logits [B, K] come from
+    the hidden state at each sequence's last valid step; with `head="every"` (many-to-many) they
+    are [B, T, K], one per step. `seq_lengths` [B] marks the valid steps of padded sequences:
+    flax's `nn.RNN` stops each sequence's carry there, so padding changes nothing before it.
+
+    Attributes:
+      cell: a name in `CELLS`.
+      hidden: hidden units H.
+      num_classes: K.
+      head: `last` or `every`.
+      activation: the Elman cell's activation (a function; tanh by default).
+    """
+
+    cell: str = "lstm"
+    hidden: int = 128
+    num_classes: int = 10
+    head: str = "last"
+    activation: Callable = jnp.tanh
+
+    @nn.compact
+    def __call__(
+        self, x: jax.Array, seq_lengths: jax.Array | None = None, *, train: bool = False
+    ) -> jax.Array:
+        if self.head not in HEADS:
+            raise unknown_name("recurrent head", self.head, HEADS)
+        x_BTF = x.reshape(*x.shape[:2], -1) if x.ndim == 4 else x
+        cell = make_cell(self.cell, self.hidden, self.activation, name="cell")
+        h_BTH = nn.RNN(cell)(x_BTF, seq_lengths=seq_lengths)
+        if self.head == "last":
+            b, t = x_BTF.shape[:2]
+            last_B = (jnp.full((b,), t) if seq_lengths is None else seq_lengths) - 1
+            h_BTH = jnp.take_along_axis(h_BTH, last_B[:, None, None], axis=1)[:, 0]
+        return nn.Dense(self.num_classes, name="output")(h_BTH)
