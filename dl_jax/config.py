@@ -27,8 +27,8 @@ from dl_jax.errors import ConfigError
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    name: str = "mlp"  # mlp | lenet5 | cnn; dl_jax.models.build makes the module
-    activation: str = "auto"  # a name in activations.ACTIVATIONS; auto: relu, tanh for lenet5
+    name: str = "mlp"  # mlp | lenet5 | cnn | rnn; dl_jax.models.build makes the module
+    activation: str = "auto"  # a name in activations.ACTIVATIONS; auto: relu, tanh for lenet5, rnn
     features: tuple[int, ...] = (128, 64, 10)  # mlp: dense widths; the last is the class count
     use_bias: bool = True  # mlp: the slides' network has no biases
     conv_features: tuple[int, ...] = (32, 64)  # cnn: filters of each 3x3 conv (+ 2x2 pooling)
@@ -36,6 +36,9 @@ class ModelConfig:
     pooling: str = "avg"  # lenet5, cnn: avg | max (2x2, stride 2)
     dropout_rate: float = 0.0  # cnn: dropout after each hidden dense layer, in training
     conv_impl: str = "auto"  # lenet5, cnn: lax | im2col; auto: im2col on CPU, lax on GPU/TPU
+    cell: str = "lstm"  # rnn: simple (Elman) | lstm | optimized_lstm | gru | slide_gru
+    hidden: int = 128  # rnn: hidden units of the recurrent layer
+    num_classes: int = 10  # rnn: outputs of its dense layer (images: read row by row)
 
     def __post_init__(self):
         for name in ("features", "conv_features", "dense_features"):
@@ -47,6 +50,8 @@ class ModelConfig:
                 "a non-empty tuple of positive widths",
             )
         check(0 <= self.dropout_rate < 1, "model.dropout_rate", self.dropout_rate, "0 <= rate < 1")
+        for name in ("hidden", "num_classes"):
+            check(getattr(self, name) > 0, f"model.{name}", getattr(self, name), "a positive int")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,11 +272,15 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
 
 def differences(saved: dict, cfg, harmless: tuple[str, ...] = ()) -> list[str]:
     """`key: saved value -> new value` for every field that differs, except the `harmless` ones
-    (exact dotted keys, or prefixes ending in a dot)."""
+    (exact dotted keys, or prefixes ending in a dot). A field that a run saved before it existed
+    lacks is unchanged while it keeps its default: the run was made with what that does."""
     old, new = flatten(saved), flatten(to_dict(cfg))
+    defaults = flatten(to_dict(type(cfg)()))
     changed = []
     for key in sorted(old.keys() | new.keys()):
         if any(key == h or (h.endswith(".") and key.startswith(h)) for h in harmless):
+            continue
+        if key not in old and key in defaults and new[key] == defaults[key]:
             continue
         if old.get(key, "<absent>") != new.get(key, "<absent>"):
             changed.append(f"{key}: {old.get(key, '<absent>')!r} -> {new.get(key, '<absent>')!r}")

@@ -111,7 +111,7 @@ RECIPES = {
         scale_images,
         modern_init,
         tuple(optim.OPTIMIZERS),
-        ("mlp", "lenet5", "cnn"),
+        ("mlp", "lenet5", "cnn", "rnn"),
     ),
 }
 

@@ -68,11 +68,11 @@ def mnist_dir():
 
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory):
-    """Work directories of uninterrupted runs of the two experiments (`scripts.EXPERIMENTS`)."""
-    from scripts import EXPERIMENTS, run
+    """Work directories of uninterrupted runs of the experiments (`scripts.REFERENCES`)."""
+    from scripts import REFERENCES, run
 
     paths = {}
-    for name, (script, args) in EXPERIMENTS.items():
+    for name, (script, args) in REFERENCES.items():
         paths[name] = tmp_path_factory.mktemp(f"reference_{name}")
         result = run(script, args, paths[name])
         assert result.returncode == 0, result.stderr

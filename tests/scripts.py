@@ -20,6 +20,7 @@ from conftest import ROOT
 MLP = ROOT / "experiments" / "mnist_mlp.py"
 CNN = ROOT / "experiments" / "mnist_cnn.py"
 GRID = ROOT / "experiments" / "activation_lr_grid.py"
+SEQ = ROOT / "experiments" / "sequence_mnist.py"
 INTERRUPT = ROOT / "tests" / "interrupt.py"
 # 5,000 images in batches of 64: 78 steps an epoch, in chunks of 20, 20, 20 and 18. With a save
 # at every chunk boundary, boundaries 1-4 are epoch 1 (4 is its end, after its metrics line).
@@ -40,7 +41,11 @@ GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--grid.activations=tan
 CNN_ARGS = [*MLP_ARGS[:-2], "--model.conv_features=(4, 8)", "--model.dense_features=(16, 10)",
             "--model.dropout_rate=0.5", "--train.augment_shift=2",
             "--checkpoint.every_steps=1"]  # fmt: skip
+# A small GRU reading the sample's images row by row, on the MLP's steps and chunks, 2 epochs.
+SEQ_ARGS = [*MLP_ARGS[:-2], "--train.epochs=2", "--model.cell=gru", "--model.hidden=16",
+            "--checkpoint.every_steps=1"]  # fmt: skip
 EXPERIMENTS = {"mlp": (MLP, MLP_ARGS), "cnn": (CNN, CNN_ARGS), "grid": (GRID, GRID_ARGS)}
+REFERENCES = {**EXPERIMENTS, "rnn": (SEQ, SEQ_ARGS)}  # the fault story runs EXPERIMENTS only
 
 
 def run(script, args, workdir, interrupt=None):

@@ -189,6 +189,7 @@ def test_resuming_with_a_different_config_is_refused(tmp_path):
     assert "all 1 epochs were already done" in harmless.stdout
 
 
+@pytest.mark.slow  # optional (dl_jax[tensorboard]); kept out of the 5-minute suite
 def test_tensorboard_events(tmp_path):
     result = run(
         "--data.source=sample",

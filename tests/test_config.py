@@ -4,7 +4,7 @@ import json
 import pytest
 
 from dl_jax import cli, config
-from dl_jax.config import DataConfig, ModelConfig, OptimConfig, TrainConfig
+from dl_jax.config import ClassifierConfig, DataConfig, ModelConfig, OptimConfig, TrainConfig
 from dl_jax.errors import ConfigError
 
 
@@ -78,7 +78,7 @@ def test_help_lists_every_field_with_its_comment(capsys):
     assert out.startswith("Doc line.")
     assert "--optim.learning_rate=0.001  # step size" in out
     assert "--workdir=None  # output folder" in out
-    assert out.count("\n  --") == len(config.field_paths(Cfg())) == 25
+    assert out.count("\n  --") == len(config.field_paths(Cfg())) == 28
 
 
 def test_run_turns_user_errors_into_one_line(capsys):
@@ -93,3 +93,11 @@ def test_config_is_plain_json_data():
     written = json.loads(json.dumps(config.to_dict(Cfg())))
     assert written["model"]["features"] == [128, 64, 10] and written["model"]["name"] == "mlp"
     assert config.differences(written, Cfg()) == []
+
+
+def test_a_field_newer_than_a_saved_run_is_unchanged_at_its_default():
+    saved = config.to_dict(ClassifierConfig())
+    del saved["model"]["cell"]  # as a run saved before the field existed
+    assert config.differences(saved, ClassifierConfig()) == []
+    other = config.override(ClassifierConfig(), "model.cell", "gru")
+    assert config.differences(saved, other) == ["model.cell: '<absent>' -> 'gru'"]

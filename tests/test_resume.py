@@ -17,6 +17,8 @@ from scripts import (
     GRID_ARGS,
     MLP,
     MLP_ARGS,
+    SEQ,
+    SEQ_ARGS,
     assert_same_results,
     final_state,
     metrics_without_times,
@@ -37,7 +39,7 @@ KILL_POINTS = [
 GRID_KILL_POINTS = [
     pytest.param("boundary:1", marks=SLOW),
     pytest.param("after_save:2", marks=SLOW),
-    "during_save:3",
+    pytest.param("during_save:3", marks=SLOW),  # the MLP's and CNN's during_save stay
     "boundary:4",
     pytest.param("after_save:6", marks=SLOW),
 ]
@@ -64,6 +66,15 @@ def test_killed_cnn_with_dropout_resumes_bit_identical(interrupt, reference, tmp
     assert "resuming from step" in resumed.stdout
     assert_same_results(tmp_path, reference["cnn"])
     assert (tmp_path / "filters.png").exists() and (tmp_path / "feature_maps.png").exists()
+
+
+def test_killed_recurrent_run_resumes_bit_identical(reference, tmp_path):
+    killed = run(SEQ, SEQ_ARGS, tmp_path, "during_save:6")  # mid-epoch 2
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run(SEQ, SEQ_ARGS, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step" in resumed.stdout
+    assert_same_results(tmp_path, reference["rnn"])
 
 
 @pytest.mark.slow  # test_cnn.py checks that both implementations share one parameter tree

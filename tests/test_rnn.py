@@ -122,3 +122,15 @@ def test_unknown_cell_and_head_are_one_line_errors():
         make_cell("elman", 4)
     with pytest.raises(ConfigError, match="unknown recurrent head 'first'"):
         RNNClassifier(head="first").init(jax.random.key(0), jnp.zeros((1, 3, 2)))
+
+
+def test_build_makes_the_rnn_by_name_and_refuses_unknown_cells():
+    from dl_jax import models
+    from dl_jax.config import ModelConfig
+
+    model = models.build(ModelConfig(name="rnn", cell="simple", hidden=8))
+    assert model == RNNClassifier("simple", 8, 10, activation="tanh")
+    relu = models.build(ModelConfig(name="rnn", cell="simple", activation="relu"))
+    assert relu.activation == "relu"
+    with pytest.raises(ConfigError, match="unknown recurrent cell 'elman'"):
+        models.build(ModelConfig(name="rnn", cell="elman"))

@@ -8,9 +8,10 @@ from dl_jax.config import ModelConfig
 from dl_jax.errors import unknown_name
 from dl_jax.models.cnn import CNN, CONV_IMPLS, POOLINGS, LeNet5
 from dl_jax.models.mlp import MLP
+from dl_jax.models.rnn import CELLS, RNNClassifier
 
-MODELS = ("mlp", "lenet5", "cnn")
-DEFAULT_ACTIVATIONS = {"mlp": "relu", "lenet5": "tanh", "cnn": "relu"}
+MODELS = ("mlp", "lenet5", "cnn", "rnn")
+DEFAULT_ACTIVATIONS = {"mlp": "relu", "lenet5": "tanh", "cnn": "relu", "rnn": "tanh"}
 
 
 def conv_impl(cfg: ModelConfig, backend: str | None = None) -> str:
@@ -26,9 +27,10 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
     """The flax module that `cfg` describes.
 
     `activation` (a name or a function) and `kernel_init` (of every layer) override the
-    model's own, for the grid, whose cells and recipes pick them. `backend` resolves
-    `conv_impl=auto` (default: JAX's backend). An unknown model, activation, pooling or conv
-    implementation is a one-line ConfigError.
+    model's own, for the grid, whose cells and recipes pick them (the rnn's activation is its
+    Elman cell's; its cells keep flax's initializers). `backend` resolves `conv_impl=auto`
+    (default: JAX's backend). An unknown model, activation, pooling, conv implementation or
+    recurrent cell is a one-line ConfigError.
     """
     if cfg.name not in MODELS:
         raise unknown_name("model", cfg.name, MODELS)
@@ -39,11 +41,15 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
     impl = conv_impl(cfg, backend)  # refuses an unknown implementation, for every model
     if cfg.pooling not in POOLINGS:
         raise unknown_name("pooling", cfg.pooling, POOLINGS)
+    if cfg.cell not in CELLS:
+        raise unknown_name("recurrent cell", cfg.cell, CELLS)
     init = {} if kernel_init is None else {"kernel_init": kernel_init}
     if cfg.name == "mlp":
         return MLP(cfg.features, activation, cfg.use_bias, **init)
     if cfg.name == "lenet5":
         return LeNet5(activation, cfg.pooling, conv_impl=impl, **init)
+    if cfg.name == "rnn":
+        return RNNClassifier(cfg.cell, cfg.hidden, cfg.num_classes, activation=activation)
     return CNN(
         cfg.conv_features,
         cfg.dense_features,
@@ -55,4 +61,4 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
     )
 
 
-__all__ = ["CNN", "MLP", "MODELS", "LeNet5", "build", "conv_impl"]
+__all__ = ["CNN", "MLP", "MODELS", "LeNet5", "RNNClassifier", "build", "conv_impl"]

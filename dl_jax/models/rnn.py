@@ -24,6 +24,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from dl_jax.activations import resolve
 from dl_jax.errors import unknown_name
 
 CELLS = ("simple", "lstm", "optimized_lstm", "gru", "slide_gru")
@@ -97,14 +98,15 @@ class RNNClassifier(nn.Module):
       hidden: hidden units H.
       num_classes: K.
       head: `last` or `every`.
-      activation: the Elman cell's activation (a function; tanh by default).
+      activation: the Elman cell's activation: a key of `dl_jax.activations.ACTIVATIONS`, or a
+        function (tanh by default).
     """
 
     cell: str = "lstm"
     hidden: int = 128
     num_classes: int = 10
     head: str = "last"
-    activation: Callable = jnp.tanh
+    activation: str | Callable[[jax.Array], jax.Array] = "tanh"
 
     @nn.compact
     def __call__(
@@ -113,7 +115,7 @@ class RNNClassifier(nn.Module):
         if self.head not in HEADS:
             raise unknown_name("recurrent head", self.head, HEADS)
         x_BTF = x.reshape(*x.shape[:2], -1) if x.ndim == 4 else x
-        cell = make_cell(self.cell, self.hidden, self.activation, name="cell")
+        cell = make_cell(self.cell, self.hidden, resolve(self.activation), name="cell")
         h_BTH = nn.RNN(cell)(x_BTF, seq_lengths=seq_lengths)
         if self.head == "last":
             b, t = x_BTF.shape[:2]
