@@ -1,3 +1,4 @@
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -134,3 +135,56 @@ def test_build_makes_the_rnn_by_name_and_refuses_unknown_cells():
     assert relu.activation == "relu"
     with pytest.raises(ConfigError, match="unknown recurrent cell 'elman'"):
         models.build(ModelConfig(name="rnn", cell="elman"))
+
+
+def test_flax_gru_step_equals_its_documented_equations():
+    # flax: r = s(W_ir x + b_ir + W_hr h), z = s(W_iz x + b_iz + W_hz h),
+    # n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h.
+    cell = make_cell("gru", 3)
+    x, h = (
+        jax.random.normal(jax.random.key(1), (2, 4)),
+        jax.random.normal(jax.random.key(2), (2, 3)),
+    )
+    params = cell.init(jax.random.key(0), h, x)["params"]
+    new_h, _ = cell.apply({"params": params}, h, x)
+
+    p = jax.tree.map(np.asarray, params)
+    xn, hn = np.asarray(x), np.asarray(h)
+
+    def dense(name, v):
+        return v @ p[name]["kernel"] + p[name].get("bias", 0)
+
+    r = sigmoid(dense("ir", xn) + dense("hr", hn))
+    z = sigmoid(dense("iz", xn) + dense("hz", hn))
+    n = np.tanh(dense("in", xn) + r * dense("hn", hn))
+    np.testing.assert_allclose(new_h, (1 - z) * n + z * hn, rtol=1e-5, atol=1e-6)
+
+
+def test_bptt_gradient_is_the_slides_sum_over_time_of_jacobian_products():
+    # A tiny Elman RNN, h_t = tanh(W_hh h_{t-1} + W_xh x_t + b), loss L = sum(h_T). BPTT:
+    # dL/dW_hh = sum_k (dL/dh_T J_T J_{T-1} ... J_{k+1}) * (1 - h_k^2) outer h_{k-1},
+    # with J_j = dh_j/dh_{j-1} = diag(1 - h_j^2) W_hh, every Jacobian an explicit matrix.
+    hidden, steps = 3, 5
+    model = RNNClassifier("simple", hidden=hidden, num_classes=1, head="every")
+    x = jax.random.normal(jax.random.key(0), (1, steps, 2))
+    params = model.init(jax.random.key(1), x)["params"]
+
+    rnn = nn.RNN(make_cell("simple", hidden))  # the scan RNNClassifier runs
+
+    def loss(params):
+        return rnn.apply({"params": {"cell": params["cell"]}}, x)[:, -1].sum()
+
+    grad_kernel = np.asarray(jax.grad(loss)(params)["cell"]["h"]["kernel"])  # [H, H], W_hh^T
+
+    p = jax.tree.map(np.asarray, params["cell"])
+    w_hh, w_xh, b = p["h"]["kernel"].T, p["i"]["kernel"].T, p["i"]["bias"]
+    hs = [np.zeros(hidden)]
+    for t in range(steps):
+        hs.append(np.tanh(w_hh @ hs[-1] + w_xh @ np.asarray(x[0, t]) + b))
+    expected = np.zeros((hidden, hidden))
+    for k in range(1, steps + 1):
+        v = np.ones(hidden)  # dL/dh_T
+        for j in range(steps, k, -1):
+            v = v @ (np.diag(1 - hs[j] ** 2) @ w_hh)
+        expected += np.outer(v * (1 - hs[k] ** 2), hs[k - 1])
+    np.testing.assert_allclose(grad_kernel, expected.T, rtol=1e-5, atol=1e-6)
