@@ -1,0 +1,135 @@
+"""Epoch time of an LSTM on sequential MNIST: dl_jax against PyTorch's `torch.nn.LSTM`.
+
+    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency
+    python bench/lstm_epoch.py --data_dir=../shared/data/mnist \
+        --out=docs/results/lstm_epoch_cpu.json
+
+Both sides read each image row by row (28 steps of 28 pixels), one LSTM layer of 128 hidden
+units, the last step's hidden state into a dense layer of 10; Adam at 1e-3, batch 128, the full
+60k training set, images kept as uint8 and scaled per batch, a fresh permutation each epoch.
+PyTorch runs eagerly, as its users write it. dl_jax's time is `train/seconds` of `train.fit`,
+what sequence_mnist.py writes to metrics.jsonl (compilation excluded), for `--cells` (flax's
+`LSTMCell` and `OptimizedLSTMCell`). The sides alternate, round by round, and the first epoch of
+every run is a warm-up that is not counted.
+"""
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+from dl_jax import cli
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    data_dir: str = "../shared/data/mnist"  # folder of the MNIST IDX gz files
+    cells: tuple[str, ...] = ("optimized_lstm", "lstm")  # the flax cells to time
+    epochs: int = 2  # timed epochs per side per round, after one untimed warm-up epoch
+    rounds: int = 3  # alternating rounds of (each dl_jax cell, PyTorch)
+    out: str | None = None  # also write the results here as JSON
+
+
+def jax_epochs(splits, cell: str, epochs: int, seed: int):
+    """dl_jax's training loop, as sequence_mnist.py runs it: per-epoch seconds, test accuracy."""
+    from dl_jax import models, optim, parallel, tasks, train
+    from dl_jax.config import ModelConfig, TrainConfig
+
+    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
+    state = train.create_train_state(
+        models.build(ModelConfig(name="rnn", cell=cell, hidden=128)),
+        optim.make_optimizer("adam", 1e-3),
+        tasks.ImageClassification(),
+        seed,
+        tasks.example_batch(splits.train),
+    )
+    records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]
+    return [r["train/seconds"] for r in records], records[-1]["test/accuracy"]
+
+
+def torch_epochs(splits, epochs: int, seed: int):
+    """The same training in eager PyTorch: per-epoch seconds and final test accuracy."""
+    import torch
+
+    class RowLSTM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = torch.nn.LSTM(28, 128, batch_first=True)
+            self.output = torch.nn.Linear(128, 10)
+
+        def forward(self, x):  # [B, 28, 28]
+            h, _ = self.lstm(x)
+            return self.output(h[:, -1])
+
+    torch.manual_seed(seed)
+    images = torch.from_numpy(splits.train["image"][..., 0].copy())
+    labels = torch.from_numpy(splits.train["label"]).long()
+    model = RowLSTM()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    steps = len(labels) // 128
+    seconds = []
+    for _ in range(epochs):
+        start = time.perf_counter()
+        perm = torch.randperm(len(labels))
+        for s in range(steps):
+            idx = perm[s * 128 : (s + 1) * 128]
+            loss = loss_fn(model(images[idx].float() / 255.0), labels[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+        seconds.append(time.perf_counter() - start)
+    test_x = torch.from_numpy(splits.test["image"][..., 0].copy()).float() / 255.0
+    with torch.no_grad():
+        predictions = torch.cat([model(x).argmax(-1) for x in test_x.split(1000)]).numpy()
+    return seconds, float((predictions == splits.test["label"]).mean())
+
+
+def main(cfg: Config) -> dict:
+    import jax
+    import numpy as np
+    import torch
+
+    from dl_jax import data
+
+    splits = data.load(idx_dir=cfg.data_dir)
+    sides = {
+        f"dl_jax {cell}": (lambda e, s, c=cell: jax_epochs(splits, c, e, s)) for cell in cfg.cells
+    }
+    sides["pytorch"] = lambda e, s: torch_epochs(splits, e, s)
+    times = {side: [] for side in sides}
+    accuracy = {}
+    for r in range(cfg.rounds):
+        for side, run in sides.items():
+            seconds, accuracy[side] = run(1 + cfg.epochs, r)
+            times[side] += seconds[1:]  # the first epoch warms caches and allocators up
+            print(f"round {r + 1}: {side:22s} epochs {', '.join(f'{s:.2f}' for s in seconds)} s",
+                  flush=True)  # fmt: skip
+    rows = {
+        side: {
+            "epoch_s": seconds,
+            "median_s": float(np.median(seconds)),
+            "min_s": float(np.min(seconds)),
+            "final_test_accuracy": accuracy[side],
+        }
+        for side, seconds in times.items()
+    }
+    results = {
+        "machine": f"{jax.devices()[0].device_kind}, {torch.get_num_threads()} torch threads",
+        "versions": {"jax": jax.__version__, "torch": torch.__version__},
+        "epochs_per_run": 1 + cfg.epochs,
+        "rounds": cfg.rounds,
+        "sides": rows,
+    }
+    print(f"\n{'':24s}{'median s/epoch':>16s}{'best':>8s}{'accuracy':>10s}{'vs PyTorch':>12s}")
+    for side, row in rows.items():
+        speedup = rows["pytorch"]["median_s"] / row["median_s"]
+        print(f"  {side:22s}{row['median_s']:16.2f}{row['min_s']:8.2f}"
+              f"{100 * row['final_test_accuracy']:9.2f}%{speedup:11.2f}x")  # fmt: skip
+    if cfg.out:
+        Path(cfg.out).write_text(json.dumps(results, indent=2) + "\n")
+    return results
+
+
+if __name__ == "__main__":
+    cli.run(main, Config(), __doc__)
