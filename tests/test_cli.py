@@ -12,6 +12,7 @@ from conftest import ROOT
 SCRIPT = ROOT / "experiments" / "mnist_mlp.py"
 CNN = ROOT / "experiments" / "mnist_cnn.py"
 GRID = ROOT / "experiments" / "activation_lr_grid.py"
+SEQ = ROOT / "experiments" / "sequence_mnist.py"
 
 
 def run(*args, script=SCRIPT):
@@ -80,6 +81,10 @@ def test_help_is_fast_and_lists_options():
     cnn = run("--help", script=CNN)
     assert cnn.returncode == 0 and "--model.name='cnn'  # mlp | lenet5 | cnn" in cnn.stdout
     assert "--model.conv_impl='auto'" in cnn.stdout and "--optim.name='momentum'" in cnn.stdout
+    seq = run("--help", script=SEQ)
+    assert seq.returncode == 0 and "row by row" in seq.stdout
+    assert "--model.cell='lstm'" in seq.stdout and "--model.hidden=128" in seq.stdout
+    assert "--train.augment_shift=1" in seq.stdout and "--optim.learning_rate=0.001" in seq.stdout
 
 
 @pytest.mark.parametrize("model", ["lenet5", pytest.param("mlp", marks=pytest.mark.slow)])
