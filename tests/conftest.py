@@ -68,15 +68,19 @@ def mnist_dir():
 
 @pytest.fixture(scope="session")
 def reference(tmp_path_factory):
-    """Work directories of uninterrupted runs of the experiments (`scripts.REFERENCES`)."""
+    """Work directories of uninterrupted runs of the experiments (`scripts.REFERENCES`), each
+    run the first time a test asks for it."""
     from scripts import REFERENCES, run
 
-    paths = {}
-    for name, (script, args) in REFERENCES.items():
-        paths[name] = tmp_path_factory.mktemp(f"reference_{name}")
-        result = run(script, args, paths[name])
-        assert result.returncode == 0, result.stderr
-    return paths
+    class Runs(dict):
+        def __missing__(self, name):
+            script, args = REFERENCES[name]
+            self[name] = tmp_path_factory.mktemp(f"reference_{name}")
+            result = run(script, args, self[name])
+            assert result.returncode == 0, result.stderr
+            return self[name]
+
+    return Runs()
 
 
 @pytest.fixture

@@ -31,7 +31,11 @@ def other_data(tmp_path_factory, sample):
     return write_idx_folder(tmp_path_factory.mktemp("other_data"), sample, train=2000)
 
 
-@pytest.mark.parametrize("name", EXPERIMENTS)
+# The MLP's story runs in the default suite; the CNN's and the grid's add about 25 s on a fresh
+# machine, and run with --runslow (as CI does).
+@pytest.mark.parametrize(
+    "name", [n if n == "mlp" else pytest.param(n, marks=pytest.mark.slow) for n in EXPERIMENTS]
+)
 def test_every_fault_gets_one_line_and_the_run_still_ends_bit_identical(
     name, reference, disk, other_data
 ):

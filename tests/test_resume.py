@@ -68,6 +68,7 @@ def test_killed_cnn_with_dropout_resumes_bit_identical(interrupt, reference, tmp
     assert (tmp_path / "filters.png").exists() and (tmp_path / "feature_maps.png").exists()
 
 
+@SLOW  # the single runs' kill points above cover the same loop; about 25 s on a fresh machine
 def test_killed_recurrent_run_resumes_bit_identical(reference, tmp_path):
     killed = run(SEQ, SEQ_ARGS, tmp_path, "during_save:6")  # mid-epoch 2
     assert killed.returncode == -signal.SIGKILL, killed.stderr
