@@ -1,3 +1,5 @@
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -12,17 +14,19 @@ def sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
-def test_slide_gru_step_equals_the_slides_equations_in_numpy():
-    cell = SlideGRUCell(3)
-    h, x = (
-        jax.random.normal(jax.random.key(0), (2, 3)),
-        jax.random.normal(jax.random.key(1), (2, 4)),
-    )
-    params = cell.init(jax.random.key(2), h, x)["params"]
-    new_h, out = cell.apply({"params": params}, h, x)
+def one_step(cell, carry):
+    """One step of `cell` from `carry` on a random input [2, 4]: its new carry and output, and
+    its parameters, carry and input as numpy arrays."""
+    x = jax.random.normal(jax.random.key(1), (2, 4))
+    params = cell.init(jax.random.key(0), carry, x)["params"]
+    new_carry, out = cell.apply({"params": params}, carry, x)
+    numpy = functools.partial(jax.tree.map, np.asarray)
+    return new_carry, out, numpy(params), numpy(carry), np.asarray(x)
 
-    p = jax.tree.map(np.asarray, params)
-    hn, xn = np.asarray(h), np.asarray(x)
+
+def test_slide_gru_step_equals_the_slides_equations_in_numpy():
+    h = jax.random.normal(jax.random.key(2), (2, 3))
+    new_h, out, p, hn, xn = one_step(SlideGRUCell(3), h)
     hx = np.concatenate([hn, xn], -1)
     z = sigmoid(hx @ p["z"]["kernel"] + p["z"]["bias"])
     r = sigmoid(hx @ p["r"]["kernel"] + p["r"]["bias"])
@@ -34,14 +38,8 @@ def test_slide_gru_step_equals_the_slides_equations_in_numpy():
 
 
 def test_lstm_step_equals_the_slides_equations_in_numpy():
-    cell = make_cell("lstm", 3)
-    x = jax.random.normal(jax.random.key(1), (2, 4))
-    c, h = (jax.random.normal(jax.random.key(k), (2, 3)) for k in (5, 6))
-    params = cell.init(jax.random.key(2), (c, h), x)["params"]
-    (new_c, new_h), _ = cell.apply({"params": params}, (c, h), x)
-
-    p = jax.tree.map(np.asarray, params)
-    xn, cn, hn = map(np.asarray, (x, c, h))
+    carry = tuple(jax.random.normal(jax.random.key(k), (2, 3)) for k in (5, 6))  # (c, h)
+    (new_c, new_h), _, p, (cn, hn), xn = one_step(make_cell("lstm", 3), carry)
 
     def gate(name):  # flax: an input kernel, and a recurrent kernel with the bias
         return xn @ p[f"i{name}"]["kernel"] + hn @ p[f"h{name}"]["kernel"] + p[f"h{name}"]["bias"]
@@ -140,16 +138,8 @@ def test_build_makes_the_rnn_by_name_and_refuses_unknown_cells():
 def test_flax_gru_step_equals_its_documented_equations():
     # flax: r = s(W_ir x + b_ir + W_hr h), z = s(W_iz x + b_iz + W_hz h),
     # n = tanh(W_in x + b_in + r * (W_hn h + b_hn)), h' = (1 - z) * n + z * h.
-    cell = make_cell("gru", 3)
-    x, h = (
-        jax.random.normal(jax.random.key(1), (2, 4)),
-        jax.random.normal(jax.random.key(2), (2, 3)),
-    )
-    params = cell.init(jax.random.key(0), h, x)["params"]
-    new_h, _ = cell.apply({"params": params}, h, x)
-
-    p = jax.tree.map(np.asarray, params)
-    xn, hn = np.asarray(x), np.asarray(h)
+    h = jax.random.normal(jax.random.key(2), (2, 3))
+    new_h, _, p, hn, xn = one_step(make_cell("gru", 3), h)
 
     def dense(name, v):
         return v @ p[name]["kernel"] + p[name].get("bias", 0)
