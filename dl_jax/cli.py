@@ -17,6 +17,7 @@ Anything else is a bug and keeps its traceback. This is the only place that read
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -31,9 +32,13 @@ def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] |
     config has one) while it runs; user errors become one line (see the module docstring)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if any(a in ("-h", "--help") for a in argv):
-        print(
+        text = (
             doc.strip() + "\n\noptions (with defaults):\n" + "\n".join(config.describe(default_cfg))
         )
+        try:
+            print(text, flush=True)
+        except BrokenPipeError:  # `--help | head`: the reader has all it wanted
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return None
     try:
         cfg = config.parse_overrides(default_cfg, argv)

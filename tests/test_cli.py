@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 import subprocess
 import sys
 
@@ -81,6 +82,13 @@ def test_help_is_fast_and_lists_options():
     cnn = run("--help", script=CNN)
     assert cnn.returncode == 0 and "--model.name='cnn'  # mlp | lenet5 | cnn" in cnn.stdout
     assert "--model.conv_impl='auto'" in cnn.stdout and "--optim.name='momentum'" in cnn.stdout
+    read_end, write_end = os.pipe()  # `--help | head`, with head already gone
+    os.close(read_end)
+    piped = subprocess.run(
+        [sys.executable, SEQ, "--help"], stdout=write_end, stderr=subprocess.PIPE
+    )
+    os.close(write_end)
+    assert piped.returncode == 0 and piped.stderr == b""
     seq = run("--help", script=SEQ)
     assert seq.returncode == 0 and "row by row" in seq.stdout
     assert "--model.cell='lstm'" in seq.stdout and "--model.hidden=128" in seq.stdout
