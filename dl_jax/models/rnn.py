@@ -112,13 +112,15 @@ class RNNClassifier(nn.Module):
     def __call__(
         self, x: jax.Array, seq_lengths: jax.Array | None = None, *, train: bool = False
     ) -> jax.Array:
+        """Logits [B, K] (`head="last"`) or [B, T, K] (`head="every"`); `train` is unused."""
         if self.head not in HEADS:
             raise unknown_name("recurrent head", self.head, HEADS)
         x_BTF = x.reshape(*x.shape[:2], -1) if x.ndim == 4 else x
         cell = make_cell(self.cell, self.hidden, resolve(self.activation), name="cell")
         h_BTH = nn.RNN(cell)(x_BTF, seq_lengths=seq_lengths)
-        if self.head == "last":
-            b, t = x_BTF.shape[:2]
-            last_B = (jnp.full((b,), t) if seq_lengths is None else seq_lengths) - 1
-            h_BTH = jnp.take_along_axis(h_BTH, last_B[:, None, None], axis=1)[:, 0]
-        return nn.Dense(self.num_classes, name="output")(h_BTH)
+        output = nn.Dense(self.num_classes, name="output")
+        if self.head == "every":
+            return output(h_BTH)
+        b, t = x_BTF.shape[:2]
+        last_B = (jnp.full((b,), t) if seq_lengths is None else seq_lengths) - 1
+        return output(jnp.take_along_axis(h_BTH, last_B[:, None, None], axis=1)[:, 0])
