@@ -16,8 +16,9 @@ once, for `--lax_epochs` epochs, all counted.
 
 import dataclasses
 import json
-import time
 from pathlib import Path
+
+from compare import alternate, jax_train_and_test, summary, torch_train_and_test
 
 from dl_jax import cli
 
@@ -34,20 +35,13 @@ class Config:
 
 def jax_epochs(splits, model_name: str, impl: str, epochs: int, seed: int):
     """dl_jax's training loop, as mnist_cnn.py runs it: per-epoch train seconds, test accuracy."""
-    from dl_jax import data, models, optim, parallel, tasks, train
-    from dl_jax.config import ModelConfig, TrainConfig
+    from dl_jax import data, models, optim, train
+    from dl_jax.config import ModelConfig
 
-    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
-    steps = train.steps_per_epoch(data.num_examples(splits.train), cfg.batch_size)
-    state = train.create_train_state(
-        models.build(ModelConfig(name=model_name, conv_impl=impl)),
-        optim.make_optimizer("momentum", 0.1, "cosine", total_steps=steps * epochs),
-        tasks.ImageClassification(),
-        seed,
-        tasks.example_batch(splits.train),
-    )
-    records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]
-    return [r["train/seconds"] for r in records], records[-1]["test/accuracy"]
+    steps = train.steps_per_epoch(data.num_examples(splits.train), 128)
+    tx = optim.make_optimizer("momentum", 0.1, "cosine", total_steps=steps * epochs)
+    model = models.build(ModelConfig(name=model_name, conv_impl=impl))
+    return jax_train_and_test(model, tx, splits, epochs, seed)
 
 
 def torch_model(name: str):
@@ -76,31 +70,17 @@ def torch_epochs(splits, model_name: str, epochs: int, seed: int):
     images = torch.from_numpy(splits.train["image"].transpose(0, 3, 1, 2).copy())
     labels = torch.from_numpy(splits.train["label"]).long()
     model = torch_model(model_name)
-    steps = len(labels) // 128
+    test_images = torch.from_numpy(splits.test["image"].transpose(0, 3, 1, 2).copy())
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    steps = len(labels) // 128
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=steps * epochs)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    seconds = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        perm = torch.randperm(len(labels))
-        for s in range(steps):
-            idx = perm[s * 128 : (s + 1) * 128]
-            loss = loss_fn(model(images[idx].float() / 255.0), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            schedule.step()
-        seconds.append(time.perf_counter() - start)
-    test_x = torch.from_numpy(splits.test["image"].transpose(0, 3, 1, 2).copy()).float() / 255.0
-    with torch.no_grad():
-        predictions = torch.cat([model(x).argmax(-1) for x in test_x.split(1000)]).numpy()
-    return seconds, float((predictions == splits.test["label"]).mean())
+    return torch_train_and_test(
+        model, opt, images, labels, test_images, splits.test["label"], epochs, schedule
+    )
 
 
 def main(cfg: Config) -> dict:
     import jax
-    import numpy as np
     import torch
 
     from dl_jax import data
@@ -112,35 +92,18 @@ def main(cfg: Config) -> dict:
         "epochs_per_run": 1 + cfg.epochs,
         "rounds": cfg.rounds,
     }
-    sides = {
-        "dl_jax im2col": lambda name, epochs, seed: jax_epochs(
-            splits, name, "im2col", epochs, seed
-        ),
-        "pytorch": lambda name, epochs, seed: torch_epochs(splits, name, epochs, seed),
-    }
     for name in cfg.models:
-        times = {side: [] for side in sides}
-        accuracy = {}
-        for r in range(cfg.rounds):
-            for side, run in sides.items():
-                seconds, accuracy[side] = run(name, 1 + cfg.epochs, r)
-                times[side] += seconds[1:]  # the first epoch warms caches and allocators up
-                print(f"{name} round {r + 1}: {side:14s} epochs "
-                      f"{', '.join(f'{s:.2f}' for s in seconds)} s", flush=True)  # fmt: skip
+        sides = {
+            "dl_jax im2col": lambda e, s, n=name: jax_epochs(splits, n, "im2col", e, s),
+            "pytorch": lambda e, s, n=name: torch_epochs(splits, n, e, s),
+        }
+        times, accuracy = alternate(sides, cfg.rounds, cfg.epochs, label=f"{name} ")
         if cfg.lax_epochs:
             times["dl_jax lax"], accuracy["dl_jax lax"] = jax_epochs(
                 splits, name, "lax", cfg.lax_epochs, 0
             )
             print(f"{name}: dl_jax lax       epochs {times['dl_jax lax']} s", flush=True)
-        rows = {
-            side: {
-                "epoch_s": seconds,
-                "median_s": float(np.median(seconds)),
-                "min_s": float(np.min(seconds)),
-                "final_test_accuracy": accuracy[side],
-            }
-            for side, seconds in times.items()
-        }
+        rows = summary(times, accuracy)
         speedup = rows["pytorch"]["median_s"] / rows["dl_jax im2col"]["median_s"]
         results[name] = {"sides": rows, "speedup_median": speedup}
         print(f"\n{name}: {'median s/epoch':>28s}{'best':>8s}{'accuracy':>10s}")

@@ -15,8 +15,9 @@ every run is a warm-up that is not counted.
 
 import dataclasses
 import json
-import time
 from pathlib import Path
+
+from compare import alternate, jax_train_and_test, summary, torch_train_and_test
 
 from dl_jax import cli
 
@@ -32,19 +33,11 @@ class Config:
 
 def jax_epochs(splits, cell: str, epochs: int, seed: int):
     """dl_jax's training loop, as sequence_mnist.py runs it: per-epoch seconds, test accuracy."""
-    from dl_jax import models, optim, parallel, tasks, train
-    from dl_jax.config import ModelConfig, TrainConfig
+    from dl_jax import models, optim
+    from dl_jax.config import ModelConfig
 
-    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
-    state = train.create_train_state(
-        models.build(ModelConfig(name="rnn", cell=cell, hidden=128)),
-        optim.make_optimizer("adam", 1e-3),
-        tasks.ImageClassification(),
-        seed,
-        tasks.example_batch(splits.train),
-    )
-    records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]
-    return [r["train/seconds"] for r in records], records[-1]["test/accuracy"]
+    model = models.build(ModelConfig(name="rnn", cell=cell, hidden=128))
+    return jax_train_and_test(model, optim.make_optimizer("adam", 1e-3), splits, epochs, seed)
 
 
 def torch_epochs(splits, epochs: int, seed: int):
@@ -65,29 +58,15 @@ def torch_epochs(splits, epochs: int, seed: int):
     images = torch.from_numpy(splits.train["image"][..., 0].copy())
     labels = torch.from_numpy(splits.train["label"]).long()
     model = RowLSTM()
+    test_images = torch.from_numpy(splits.test["image"][..., 0].copy())
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    steps = len(labels) // 128
-    seconds = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        perm = torch.randperm(len(labels))
-        for s in range(steps):
-            idx = perm[s * 128 : (s + 1) * 128]
-            loss = loss_fn(model(images[idx].float() / 255.0), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        seconds.append(time.perf_counter() - start)
-    test_x = torch.from_numpy(splits.test["image"][..., 0].copy()).float() / 255.0
-    with torch.no_grad():
-        predictions = torch.cat([model(x).argmax(-1) for x in test_x.split(1000)]).numpy()
-    return seconds, float((predictions == splits.test["label"]).mean())
+    return torch_train_and_test(
+        model, opt, images, labels, test_images, splits.test["label"], epochs
+    )
 
 
 def main(cfg: Config) -> dict:
     import jax
-    import numpy as np
     import torch
 
     from dl_jax import data
@@ -97,23 +76,7 @@ def main(cfg: Config) -> dict:
         f"dl_jax {cell}": (lambda e, s, c=cell: jax_epochs(splits, c, e, s)) for cell in cfg.cells
     }
     sides["pytorch"] = lambda e, s: torch_epochs(splits, e, s)
-    times = {side: [] for side in sides}
-    accuracy = {}
-    for r in range(cfg.rounds):
-        for side, run in sides.items():
-            seconds, accuracy[side] = run(1 + cfg.epochs, r)
-            times[side] += seconds[1:]  # the first epoch warms caches and allocators up
-            print(f"round {r + 1}: {side:22s} epochs {', '.join(f'{s:.2f}' for s in seconds)} s",
-                  flush=True)  # fmt: skip
-    rows = {
-        side: {
-            "epoch_s": seconds,
-            "median_s": float(np.median(seconds)),
-            "min_s": float(np.min(seconds)),
-            "final_test_accuracy": accuracy[side],
-        }
-        for side, seconds in times.items()
-    }
+    rows = summary(*alternate(sides, cfg.rounds, cfg.epochs))
     results = {
         "machine": f"{jax.devices()[0].device_kind}, {torch.get_num_threads()} torch threads",
         "versions": {"jax": jax.__version__, "torch": torch.__version__},

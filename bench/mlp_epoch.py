@@ -16,6 +16,8 @@ import json
 import time
 from pathlib import Path
 
+from compare import alternate, jax_train_and_test, torch_train_and_test
+
 from dl_jax import cli
 
 FEATURES = (128, 64, 10)
@@ -54,20 +56,11 @@ def matmul_peak(n: int = 2048, repeats: int = 30) -> tuple[float, float]:
 
 def jax_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
     """dl_jax's own training loop: per-epoch train seconds and final test accuracy."""
-    from dl_jax import optim, parallel, tasks, train
-    from dl_jax.config import TrainConfig
+    from dl_jax import optim
     from dl_jax.models import MLP
 
-    cfg = TrainConfig(epochs=epochs, batch_size=128, seed=seed)
-    state = train.create_train_state(
-        MLP(FEATURES, "relu"),
-        optim.make_optimizer("adam", 1e-3),
-        tasks.ImageClassification(),
-        seed,
-        tasks.example_batch(splits.train),
-    )
-    records = [r for _, r in train.fit(state, splits, cfg, parallel.make_mesh(1))]
-    return [r["train/seconds"] for r in records], records[-1]["test/accuracy"]
+    tx = optim.make_optimizer("adam", 1e-3)
+    return jax_train_and_test(MLP(FEATURES, "relu"), tx, splits, epochs, seed)
 
 
 def torch_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
@@ -84,25 +77,11 @@ def torch_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
         torch.nn.ReLU(),
         torch.nn.Linear(64, 10),
     )
+    test_images = torch.from_numpy(splits.test["image"].reshape(-1, 784).copy())
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    steps = len(labels) // 128
-    seconds = []
-    for _ in range(epochs):
-        start = time.perf_counter()
-        perm = torch.randperm(len(labels))
-        for s in range(steps):
-            idx = perm[s * 128 : (s + 1) * 128]
-            x = images[idx].float() / 255.0
-            loss = loss_fn(model(x), labels[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-        seconds.append(time.perf_counter() - start)
-    with torch.no_grad():
-        test_x = torch.from_numpy(splits.test["image"].reshape(-1, 784).copy()).float() / 255.0
-        predictions = model(test_x).argmax(-1).numpy()
-    return seconds, float((predictions == splits.test["label"]).mean())
+    return torch_train_and_test(
+        model, opt, images, labels, test_images, splits.test["label"], epochs
+    )
 
 
 def main(cfg: Config) -> dict:
@@ -114,13 +93,11 @@ def main(cfg: Config) -> dict:
 
     splits = data.load(idx_dir=cfg.data_dir)
     peak_best, peak_median = matmul_peak()
-    times = {"dl_jax": [], "pytorch": []}
-    accuracy = {}
-    for r in range(cfg.rounds):
-        for name, run in (("dl_jax", jax_epochs), ("pytorch", torch_epochs)):
-            seconds, accuracy[name] = run(splits, 1 + cfg.epochs, seed=r)
-            times[name] += seconds[1:]  # the first epoch warms caches and allocators up
-            print(f"round {r + 1}: {name:8s} epochs {', '.join(f'{s:.3f}' for s in seconds)} s")
+    sides = {
+        "dl_jax": lambda epochs, seed: jax_epochs(splits, epochs, seed),
+        "pytorch": lambda epochs, seed: torch_epochs(splits, epochs, seed),
+    }
+    times, accuracy = alternate(sides, cfg.rounds, cfg.epochs, digits=3)
 
     examples = (data.num_examples(splits.train) // 128) * 128
     results = {
