@@ -1,96 +1,25 @@
-"""One image classifier trained end to end into its work directory: the body of mnist_mlp.py
-and mnist_cnn.py, which differ only in their defaults and in the pictures they add.
-
-The config is a `config.ClassifierConfig` (the experiment scripts give its defaults). The work
-directory gets config.json, metrics.jsonl (one JSON object per epoch, appended as each ends),
-checkpoints/, curves.png and, with --log.tensorboard=True, tensorboard/. Running the same
-command again resumes.
+"""One image classifier trained end to end into its work directory: the body of mnist_mlp.py,
+mnist_cnn.py and sequence_mnist.py, which differ only in their defaults and in the pictures
+they add. `dl_jax.runs` does the training; this module makes the model, the task and the data.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from pathlib import Path
-
-import flax.linen as nn
-import jax
-
-from dl_jax import checkpoint, data, losses, metrics, models, optim, parallel, plots, tasks, train
-from dl_jax import workdir as workdirs
+from dl_jax import data, losses, models, runs, tasks
 from dl_jax.config import ClassifierConfig
-from dl_jax.data import Splits
-from dl_jax.train import TrainState
 
-# Fields a resumed run may change: they do not change its results. The data may move, or come
-# from another source, but must be the same: workdir.prepare compares its fingerprints. Both
+# Fields a resumed classifier may change besides `runs.HARMLESS`: the data may move, or come
+# from another source, but must be the same (workdir.prepare compares its fingerprints); both
 # conv implementations compute the same function on the same parameters.
-HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "model.conv_impl")
+HARMLESS = ("data.", "model.conv_impl")
 
 
-@dataclasses.dataclass
-class Result:
-    """What a finished run leaves in memory: its model, trained state, data and directory."""
-
-    model: nn.Module
-    state: TrainState
-    splits: Splits
-    run_dir: Path
-
-
-def train_and_evaluate(cfg: ClassifierConfig) -> Result:
-    """Train `cfg.model` on `cfg.data`, resuming from `cfg.workdir` if a run is there.
-
-    A resumed run may change only the `HARMLESS` fields. Everything that can fail on bad input
-    fails before the work directory is touched.
-    """
+def train_and_evaluate(cfg: ClassifierConfig) -> runs.Result:
+    """Train `cfg.model` on the images of `cfg.data`, resuming from `cfg.workdir` if a run is
+    there (see `runs.train_and_evaluate`)."""
     model = models.build(cfg.model)
     task = tasks.ImageClassification(
         losses.get_loss(cfg.train.loss), max_shift=cfg.train.augment_shift
     )
-    mesh = parallel.make_mesh(cfg.train.num_devices)
-    if cfg.log.tensorboard:
-        metrics.require_tensorboard()
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
-    print(
-        f"data: {splits.describe()}; model: {cfg.model.name}; devices: {mesh.devices.size} x "
-        f"{jax.devices()[0].platform}"
-    )
-    steps = train.check_setup(cfg.train, mesh, splits)
-    tx = optim.make_optimizer(
-        cfg.optim.name,
-        cfg.optim.learning_rate,
-        cfg.optim.schedule,
-        total_steps=steps * cfg.train.epochs,
-    )
-    example = tasks.example_batch(splits.train)
-
-    def init():
-        return train.create_train_state(model, tx, task, cfg.train.seed, example)
-
-    run_dir = Path(cfg.workdir)  # held by this process since cli.run
-    workdirs.prepare(run_dir, cfg, HARMLESS, splits.identity())
-    with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
-        state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
-        for note in notes:
-            print(note)
-        epochs = train.fit(
-            state, splits, cfg.train, mesh, position=position, checkpointer=checkpointer
-        )
-        metrics.keep_epochs(run_dir / "metrics.jsonl", position.epoch)
-        writer = metrics.JsonlWriter(run_dir / "metrics.jsonl")
-        board = None
-        if cfg.log.tensorboard:
-            board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
-        for trained, record in epochs:
-            state = trained
-            print(metrics.format_epoch(record, cfg.train.epochs), flush=True)
-            writer.write(record)
-            if board:
-                board.write(record["epoch"], {k: v for k, v in record.items() if "/" in k})
-        if board:
-            board.close()
-
-    if position.epoch == cfg.train.epochs:
-        print(f"all {cfg.train.epochs} epochs were already done in {run_dir}")
-    plots.plot_history(metrics.read_jsonl(run_dir / "metrics.jsonl"), run_dir / "curves.png")
-    return Result(model, state, splits, run_dir)
+    return runs.train_and_evaluate(cfg, model, task, splits, HARMLESS)

@@ -147,7 +147,7 @@ def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
     def mean_loss(params, idx_B, count):
         batch = jax.tree.map(lambda x: x[idx_B], data)
         rngs = {"dropout": jax.random.fold_in(step_key, count)}  # as train.step_rngs
-        outputs = model.apply({"params": params}, task.inputs(batch), train=True, rngs=rngs)
+        outputs = model.apply({"params": params}, *task.inputs(batch), train=True, rngs=rngs)
         return task.loss(outputs, batch).mean()
 
     def step(carry, idx_B):
@@ -179,7 +179,7 @@ def _evaluate_cell(cell: CellState, test, program: Program) -> jax.Array:
     model = _model(cell, program)
 
     def sums(batch, mask_B):
-        outputs = model.apply({"params": cell.params}, task.inputs(batch))
+        outputs = model.apply({"params": cell.params}, *task.inputs(batch))
         return tasks.evaluation_sums(task, outputs, batch, mask_B)
 
     batch_size = min(EVAL_BATCH_SIZE, num_examples(test))

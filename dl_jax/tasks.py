@@ -4,7 +4,8 @@ A split is a dict of arrays with the example axis first (MNIST's is `{"image": u
 [N, 28, 28, 1], "label": int32 [N]}`); a batch is the same dict over B examples. The train loop
 (`dl_jax.train`) and the grid (`dl_jax.sweep`) know nothing else about the data: a task gives
 
-- `inputs(batch)`: what the model is applied to
+- `inputs(batch)`: the model's positional arguments, a tuple (`model.apply(variables,
+  *task.inputs(batch))`): the images; or sequences and their lengths
 - `loss(outputs, batch)`: the per-example loss [B], which training averages
 - `metrics(outputs, batch)`: per-example `(value, weight)` pairs by name; over a split a metric
   is sum(value) / sum(weight), so that, for example, a per-token accuracy weighs every token of
@@ -21,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +35,7 @@ Metric = tuple[jax.Array, jax.Array]  # per example: (value, weight)
 class Task:
     """The interface of a task (see the module docstring); subclasses are frozen dataclasses."""
 
-    def inputs(self, batch: Batch) -> Any:
+    def inputs(self, batch: Batch) -> tuple:
         raise NotImplementedError
 
     def loss(self, outputs: jax.Array, batch: Batch) -> jax.Array:
@@ -84,8 +84,8 @@ class ImageClassification(Task):
     preprocess: Callable[[jax.Array], jax.Array] = scale_images
     max_shift: int = 0
 
-    def inputs(self, batch: Batch) -> jax.Array:
-        return self.preprocess(batch["image"])
+    def inputs(self, batch: Batch) -> tuple[jax.Array]:
+        return (self.preprocess(batch["image"]),)
 
     def loss(self, logits_BK: jax.Array, batch: Batch) -> jax.Array:
         return self.loss_fn(logits_BK, batch["label"])

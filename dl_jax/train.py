@@ -65,7 +65,7 @@ def create_train_state(
     """Initialize `model` on the inputs of `example` (a batch of the data, see
     `tasks.example_batch`) and its optimizer, from the init and step streams of `seed`."""
     init_key, _, step_key = root_keys(seed)
-    params = model.init(init_key, task.inputs(example))["params"]
+    params = model.init(init_key, *task.inputs(example))["params"]
     return TrainState.create(
         apply_fn=model.apply,
         params=params,
@@ -88,7 +88,7 @@ def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, j
 
     def mean_loss(params):
         inputs = state.task.inputs(batch)
-        outputs = state.apply_fn({"params": params}, inputs, train=True, rngs=step_rngs(state))
+        outputs = state.apply_fn({"params": params}, *inputs, train=True, rngs=step_rngs(state))
         return state.task.loss(outputs, batch).mean()
 
     loss, grads = jax.value_and_grad(mean_loss)(state.params)
@@ -152,7 +152,7 @@ def evaluate(
     batches (the last one padded and masked)."""
 
     def sums(batch, mask_B):
-        outputs = state.apply_fn({"params": state.params}, state.task.inputs(batch))
+        outputs = state.apply_fn({"params": state.params}, *state.task.inputs(batch))
         return tasks.evaluation_sums(state.task, outputs, batch, mask_B)
 
     return tasks.means(sum_over_batches(sums, data, batch_size, sharding))

@@ -14,7 +14,8 @@ from dl_jax.models import MLP
 def test_image_classification_scales_images_and_counts_each_example_once():
     task = tasks.ImageClassification()
     batch = {"image": jnp.full((2, 2, 2, 1), 255, jnp.uint8), "label": jnp.array([0, 1])}
-    np.testing.assert_array_equal(task.inputs(batch), np.ones((2, 2, 2, 1)))
+    (images,) = task.inputs(batch)
+    np.testing.assert_array_equal(images, np.ones((2, 2, 2, 1)))
     logits = jnp.array([[2.0, 0.0], [3.0, 0.0]])
     correct, weight = task.metrics(logits, batch)["accuracy"]
     np.testing.assert_array_equal(correct, [1, 0])
@@ -31,7 +32,7 @@ class CopyFirstBit(tasks.Task):
     each example by its number of ones, to check the weighted means."""
 
     def inputs(self, batch):
-        return batch["bits"]
+        return (batch["bits"],)
 
     def loss(self, logits, batch):
         return losses.softmax_cross_entropy(logits, batch["bits"][:, 0].astype(jnp.int32))
