@@ -163,6 +163,30 @@ class ClassifierConfig:
     workdir: str = "runs/mnist_mlp"  # config, metrics, checkpoints and plots of the run
 
 
+@dataclasses.dataclass(frozen=True)
+class SequenceTaskConfig:
+    name: str = "count"  # count | running_parity | recall_first | addition (dl_jax.sequences)
+    length: int = 20  # bit tasks: the longest sequence (recall_first: every sequence's length)
+    digits: int = 3  # addition: the most digits of each operand
+    lsb_first: bool = True  # addition: the sum written least significant digit first
+    train_examples: int = 20000  # generated training examples
+    test_examples: int = 2000  # generated test examples, none of them a training example
+    seed: int = 0  # the data's own seed (train.seed draws the weights and the order)
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceConfig:
+    """A single run on a generated sequence task (experiments/bit_counting.py, seq2seq.py)."""
+
+    model: ModelConfig = ModelConfig(name="rnn")
+    optim: OptimConfig = OptimConfig(schedule="cosine")
+    task: SequenceTaskConfig = SequenceTaskConfig()
+    train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log: LogConfig = LogConfig()
+    workdir: str = "runs/bit_counting"  # config, metrics, checkpoints and plots of the run
+
+
 # --------------------------------------------------------------------------- overrides
 
 

@@ -64,11 +64,13 @@ KNOWN = {
 
 @dataclasses.dataclass(frozen=True)
 class Splits:
-    """The train and test splits of one dataset, and a line saying where they came from."""
+    """The train and test splits of one dataset, a line saying where they came from, and its
+    name when the maker knows it (generated data); loaded data is named by its fingerprints."""
 
     train: dict[str, np.ndarray]
     test: dict[str, np.ndarray]
     source: str
+    name: str | None = None
 
     @functools.cached_property
     def fingerprints(self) -> tuple[str, str]:
@@ -77,8 +79,9 @@ class Splits:
 
     @property
     def dataset(self) -> str:
-        """The dataset recognised from the fingerprints ("mnist", ...), or "unknown"."""
-        return KNOWN.get(self.fingerprints, "unknown")
+        """`name`, else the dataset recognised from the fingerprints ("mnist", ...), else
+        "unknown"."""
+        return self.name or KNOWN.get(self.fingerprints, "unknown")
 
     def identity(self) -> dict:
         """What a run records of its data, and compares on resume: name, source, fingerprints."""

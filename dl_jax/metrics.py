@@ -68,13 +68,12 @@ def progress(total: int, desc: str, initial: int = 0) -> tqdm:
 
 
 def format_epoch(record: dict, epochs: int) -> str:
-    """`Epoch 3/10 - 0.45s - loss: 0.0712 - test_loss: 0.0843 - test_accuracy: 0.9751`."""
+    """`Epoch 3/10 - 0.45s - loss: 0.0712 - test_loss: 0.0843 - test_accuracy: 0.9751`: the
+    training loss, then every test metric of the record but its time."""
     parts = [f"Epoch {record['epoch']}/{epochs}", f"{record['train/seconds']:.2f}s"]
-    for key, label in (
-        ("train/loss", "loss"),
-        ("test/loss", "test_loss"),
-        ("test/accuracy", "test_accuracy"),
-    ):
+    keys = ["train/loss", *(k for k in record if k.startswith("test/") and k != "test/seconds")]
+    for key in keys:
+        label = "loss" if key == "train/loss" else key.replace("/", "_")
         value = record[key]
         parts.append(f"{label}: {value:.4f}" if math.isfinite(value) else f"{label}: {value}")
     return " - ".join(parts)

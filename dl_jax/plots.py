@@ -13,7 +13,8 @@ from dl_jax.metrics import grid_axes, grid_points
 
 
 def plot_history(records: list[dict], path: Path) -> None:
-    """Train and test loss, and test accuracy, against epoch (records of metrics.jsonl)."""
+    """Train and test loss, and the test accuracies (test/accuracy, or test/token_accuracy and
+    test/exact_accuracy, ...), against epoch (records of metrics.jsonl)."""
     from matplotlib.figure import Figure
 
     epochs = [r["epoch"] for r in records]
@@ -23,8 +24,13 @@ def plot_history(records: list[dict], path: Path) -> None:
     loss_ax.plot(epochs, [r["test/loss"] for r in records], marker="o", label="test")
     loss_ax.set(xlabel="epoch", ylabel="loss", yscale="log", title="Loss")
     loss_ax.legend()
-    accuracy_ax.plot(epochs, [100 * r["test/accuracy"] for r in records], marker="o")
+    names = [k for k in records[0] if k.startswith("test/") and "accuracy" in k]
+    for name in names:
+        label = name.removeprefix("test/")
+        accuracy_ax.plot(epochs, [100 * r[name] for r in records], marker="o", label=label)
     accuracy_ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Test accuracy")
+    if len(names) > 1:
+        accuracy_ax.legend()
     for ax in (loss_ax, accuracy_ax):
         ax.grid(alpha=0.3)
     _save(fig, path)

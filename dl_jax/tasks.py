@@ -15,7 +15,7 @@ A split is a dict of arrays with the example axis first (MNIST's is `{"image": u
 Tasks are frozen dataclasses: equal fields give equal tasks, so a task can sit as a static
 field of the TrainState and of jitted functions without recompiling.
 
-Shape key: B batch, H height, W width, C channels, K classes.
+Shape key: B batch, H height, W width, C channels, K classes, T time steps, F features.
 """
 
 from __future__ import annotations
@@ -98,6 +98,93 @@ class ImageClassification(Task):
         if not self.max_shift:
             return batch
         return {**batch, "image": random_shift(key, batch["image"], self.max_shift)}
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceClassification(Task):
+    """One label per sequence (many-to-one): `{"x": [B, T, F], "length": int32 [B], "label":
+    int32 [B]}`, the steps at and after `length` being padding; logits [B, K].
+
+    Attributes:
+      report_lengths: also report the accuracy over the sequences of each of these lengths,
+        as `accuracy_T<length>` (a length that a split lacks reports nan).
+    """
+
+    report_lengths: tuple[int, ...] = ()
+
+    def inputs(self, batch: Batch) -> tuple[jax.Array, jax.Array]:
+        return batch["x"], batch["length"]
+
+    def loss(self, logits_BK: jax.Array, batch: Batch) -> jax.Array:
+        return losses.softmax_cross_entropy(logits_BK, batch["label"])
+
+    def metrics(self, logits_BK: jax.Array, batch: Batch) -> dict[str, Metric]:
+        correct_B = losses.accuracy(logits_BK, batch["label"])
+        metrics = {"accuracy": (correct_B, jnp.ones_like(correct_B))}
+        for length in self.report_lengths:
+            weight_B = (batch["length"] == length).astype(jnp.float32)
+            metrics[f"accuracy_T{length}"] = (correct_B * weight_B, weight_B)
+        return metrics
+
+
+@dataclasses.dataclass(frozen=True)
+class SequenceTagging(Task):
+    """A label per step (many-to-many): `{"x": [B, T, F], "length": int32 [B], "target": int32
+    [B, T]}`; logits [B, T, K]. Only the steps before `length` count.
+
+    A sequence's loss is the mean cross-entropy over its valid steps. Metrics: `token_accuracy`,
+    over all valid steps of the split, and `exact_accuracy`, the fraction of sequences with
+    every valid step right.
+    """
+
+    def inputs(self, batch: Batch) -> tuple[jax.Array, ...]:
+        return batch["x"], batch["length"]
+
+    def mask(self, batch: Batch) -> jax.Array:
+        """[B, T]: True on the steps that count."""
+        steps_T = jnp.arange(batch["target"].shape[1])
+        return steps_T < batch["length"][:, None]
+
+    def loss(self, logits_BTK: jax.Array, batch: Batch) -> jax.Array:
+        mask_BT = self.mask(batch)
+        loss_BT = losses.softmax_cross_entropy(logits_BTK, batch["target"])
+        return jnp.where(mask_BT, loss_BT, 0).sum(-1) / jnp.maximum(mask_BT.sum(-1), 1)
+
+    def metrics(self, logits_BTK: jax.Array, batch: Batch) -> dict[str, Metric]:
+        mask_BT = self.mask(batch)
+        correct_BT = (logits_BTK.argmax(-1) == batch["target"]) & mask_BT
+        exact_B = (correct_BT == mask_BT).all(-1).astype(jnp.float32)
+        return {
+            "token_accuracy": (
+                correct_BT.sum(-1, dtype=jnp.float32),
+                mask_BT.sum(-1, dtype=jnp.float32),
+            ),
+            "exact_accuracy": (exact_B, jnp.ones_like(exact_B)),
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class Seq2Seq(SequenceTagging):
+    """A token sequence to a token sequence: `{"x": int32 [B, S], "length": int32 [B], "target":
+    int32 [B, T], "target_length": int32 [B]}`; logits [B, T, V].
+
+    The model's third input is the decoder's: `go_token`, then the target shifted right by one.
+    In training the decoder reads it (teacher forcing); in evaluation a decoder reads only its
+    first token and then its own predictions (greedy decoding), so the test metrics are those
+    of generated sequences. Only the target's first `target_length` tokens count (the answer
+    and its end token); the padding after them does not.
+    """
+
+    go_token: int = 0
+
+    def inputs(self, batch: Batch) -> tuple[jax.Array, ...]:
+        target_BT = batch["target"]
+        go_B1 = jnp.full_like(target_BT[:, :1], self.go_token)
+        return batch["x"], batch["length"], jnp.concatenate([go_B1, target_BT[:, :-1]], axis=1)
+
+    def mask(self, batch: Batch) -> jax.Array:
+        steps_T = jnp.arange(batch["target"].shape[1])
+        return steps_T < batch["target_length"][:, None]
 
 
 def evaluation_sums(task: Task, outputs, batch: Batch, mask_B: jax.Array) -> dict[str, Metric]:

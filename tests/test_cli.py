@@ -93,6 +93,12 @@ def test_help_is_fast_and_lists_options():
     assert seq.returncode == 0 and "row by row" in seq.stdout
     assert "--model.cell='lstm'" in seq.stdout and "--model.hidden=128" in seq.stdout
     assert "--train.augment_shift=1" in seq.stdout and "--optim.learning_rate=0.001" in seq.stdout
+    bits = run("--help", script=ROOT / "experiments" / "bit_counting.py")
+    assert bits.returncode == 0 and "at most 10 minutes" in bits.stdout
+    assert "--task.name='count'  # count | running_parity" in bits.stdout
+    pairs = run("--help", script=ROOT / "experiments" / "seq2seq.py")
+    assert pairs.returncode == 0 and "at most 10" in pairs.stdout
+    assert "--task.name='addition'" in pairs.stdout and "--task.lsb_first=True" in pairs.stdout
 
 
 @pytest.mark.parametrize("model", ["lenet5", pytest.param("mlp", marks=pytest.mark.slow)])

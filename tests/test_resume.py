@@ -18,6 +18,8 @@ from scripts import (
     MLP,
     MLP_ARGS,
     SEQ,
+    SEQ2SEQ,
+    SEQ2SEQ_ARGS,
     SEQ_ARGS,
     assert_same_results,
     final_state,
@@ -76,6 +78,19 @@ def test_killed_recurrent_run_resumes_bit_identical(reference, tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     assert "resuming from step" in resumed.stdout
     assert_same_results(tmp_path, reference["rnn"])
+
+
+@SLOW  # the same loop as above, on generated data with a task of its own
+def test_killed_seq2seq_run_resumes_bit_identical(reference, tmp_path):
+    killed = run(SEQ2SEQ, SEQ2SEQ_ARGS, tmp_path, "during_save:6")  # mid-epoch 2
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run(SEQ2SEQ, SEQ2SEQ_ARGS, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step" in resumed.stdout
+    assert_same_results(tmp_path, reference["seq2seq"])
+    examples = (tmp_path / "examples.md").read_text()
+    assert examples == (reference["seq2seq"] / "examples.md").read_text()
+    assert examples.startswith("| input | prediction | target | right |")
 
 
 @pytest.mark.slow  # test_cnn.py checks that both implementations share one parameter tree

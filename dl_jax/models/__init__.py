@@ -5,13 +5,15 @@ import jax
 
 from dl_jax.activations import get_activation
 from dl_jax.config import ModelConfig
-from dl_jax.errors import unknown_name
+from dl_jax.errors import ConfigError, unknown_name
 from dl_jax.models.cnn import CNN, CONV_IMPLS, POOLINGS, LeNet5
 from dl_jax.models.mlp import MLP
-from dl_jax.models.rnn import CELLS, RNNClassifier
+from dl_jax.models.rnn import CELLS, Decoder, RNNClassifier, Seq2SeqRNN
 
 MODELS = ("mlp", "lenet5", "cnn", "rnn")
 DEFAULT_ACTIVATIONS = {"mlp": "relu", "lenet5": "tanh", "cnn": "relu", "rnn": "tanh"}
+# What a task needs a model to output: one label per input, one per step, or generated tokens.
+OUTPUTS = ("class", "step", "sequence")
 
 
 def conv_impl(cfg: ModelConfig, backend: str | None = None) -> str:
@@ -23,17 +25,35 @@ def conv_impl(cfg: ModelConfig, backend: str | None = None) -> str:
     return "im2col" if (backend or jax.default_backend()) == "cpu" else "lax"
 
 
-def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) -> nn.Module:
-    """The flax module that `cfg` describes.
+def build(
+    cfg: ModelConfig,
+    *,
+    activation=None,
+    kernel_init=None,
+    backend=None,
+    outputs: str = "class",
+    classes: int | None = None,
+) -> nn.Module:
+    """The flax module that `cfg` describes, for a task that needs `outputs` (see `OUTPUTS`).
+
+    `classes` (per label, or the vocabulary's size) replaces the rnn's `cfg.num_classes`: a
+    generated task knows its own. The rnn serves every kind of output: `RNNClassifier` with the
+    last step's head for "class", with every step's for "step", and `Seq2SeqRNN` for
+    "sequence"; the other models output classes only.
 
     `activation` (a name or a function) and `kernel_init` (of every layer) override the
     model's own, for the grid, whose cells and recipes pick them (the rnn's activation is its
     Elman cell's; its cells keep flax's initializers). `backend` resolves `conv_impl=auto`
     (default: JAX's backend). An unknown model, activation, pooling, conv implementation or
-    recurrent cell is a one-line ConfigError.
+    recurrent cell is a one-line ConfigError, and so is a model that cannot give `outputs`.
     """
     if cfg.name not in MODELS:
         raise unknown_name("model", cfg.name, MODELS)
+    if outputs not in OUTPUTS:
+        raise unknown_name("model output", outputs, OUTPUTS)
+    if outputs != "class" and cfg.name != "rnn":
+        wanted = "a label per step" if outputs == "step" else "a token sequence"
+        raise ConfigError(f"--model.name={cfg.name} cannot output {wanted}; valid: rnn")
     if activation is None:
         activation = cfg.activation if cfg.activation != "auto" else DEFAULT_ACTIVATIONS[cfg.name]
     if isinstance(activation, str):
@@ -49,7 +69,11 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
     if cfg.name == "lenet5":
         return LeNet5(activation, cfg.pooling, conv_impl=impl, **init)
     if cfg.name == "rnn":
-        return RNNClassifier(cfg.cell, cfg.hidden, cfg.num_classes, activation=activation)
+        classes = classes or cfg.num_classes
+        if outputs == "sequence":
+            return Seq2SeqRNN(cfg.cell, cfg.hidden, classes)
+        head = "last" if outputs == "class" else "every"
+        return RNNClassifier(cfg.cell, cfg.hidden, classes, head, activation=activation)
     return CNN(
         cfg.conv_features,
         cfg.dense_features,
@@ -61,4 +85,15 @@ def build(cfg: ModelConfig, *, activation=None, kernel_init=None, backend=None) 
     )
 
 
-__all__ = ["CNN", "MLP", "MODELS", "LeNet5", "RNNClassifier", "build", "conv_impl"]
+__all__ = [
+    "CNN",
+    "MLP",
+    "MODELS",
+    "OUTPUTS",
+    "Decoder",
+    "LeNet5",
+    "RNNClassifier",
+    "Seq2SeqRNN",
+    "build",
+    "conv_impl",
+]

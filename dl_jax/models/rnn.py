@@ -124,3 +124,81 @@ class RNNClassifier(nn.Module):
         b, t = x_BTF.shape[:2]
         last_B = (jnp.full((b,), t) if seq_lengths is None else seq_lengths) - 1
         return output(jnp.take_along_axis(h_BTH, last_B[:, None, None], axis=1)[:, 0])
+
+
+class DecoderCell(nn.RNNCellBase):
+    """One step of a decoder: embed a token, advance the recurrent cell, logits over the
+    vocabulary. The token is the step's input when `teacher_force`, else the cell's own
+    prediction of the step before (carried, so that greedy decoding is one scan).
+
+    Carry: (the recurrent cell's carry, the previous step's predicted token [B]).
+    """
+
+    cell: str
+    hidden: int
+    vocab_size: int
+    teacher_force: bool = True
+
+    @nn.compact
+    def __call__(self, carry, token_B: jax.Array):
+        cell_carry, predicted_B = carry
+        if not self.teacher_force:
+            token_B = predicted_B
+        x_BH = nn.Embed(self.vocab_size, self.hidden, name="embed")(token_B)
+        cell_carry, h_BH = make_cell(self.cell, self.hidden, name="cell")(cell_carry, x_BH)
+        logits_BV = nn.Dense(self.vocab_size, name="output")(h_BH)
+        return (cell_carry, jnp.argmax(logits_BV, -1).astype(token_B.dtype)), logits_BV
+
+    @nn.nowrap
+    def initialize_carry(self, rng, input_shape):
+        raise NotImplementedError("a decoder starts from a given carry (an encoder's state)")
+
+    @property
+    def num_feature_axes(self) -> int:
+        return 0  # its inputs are token ids [B, T]
+
+
+class Decoder(nn.Module):
+    """One-to-many: from a recurrent cell's state, a sequence of T tokens, scanned by `nn.RNN`.
+
+    `tokens_BT` are the decoder's inputs, a start token and then the target shifted right. With
+    `teacher_force=True` (training) each step reads its token from them; with False
+    (generation) only the first, then its own greedy prediction. Returns logits [B, T, V].
+    """
+
+    cell: str = "lstm"
+    hidden: int = 128
+    vocab_size: int = 16
+
+    @nn.compact
+    def __call__(self, carry, tokens_BT: jax.Array, *, teacher_force: bool) -> jax.Array:
+        step = DecoderCell(self.cell, self.hidden, self.vocab_size, teacher_force, name="step")
+        return nn.RNN(step)(tokens_BT, initial_carry=(carry, tokens_BT[:, 0]))
+
+
+class Seq2SeqRNN(nn.Module):
+    """The encoder-decoder: an encoder RNN reads the source tokens, and its state at each
+    source's last valid step starts a `Decoder` of the same cell kind (the slides' seq2seq).
+
+    Decoding is teacher-forced when `train`, greedy otherwise (see `Decoder`). Each side embeds
+    its own tokens; both share the vocabulary. Returns logits [B, T, V].
+    """
+
+    cell: str = "lstm"
+    hidden: int = 128
+    vocab_size: int = 16
+
+    @nn.compact
+    def __call__(
+        self,
+        source_BS: jax.Array,
+        source_lengths_B: jax.Array,
+        decoder_tokens_BT: jax.Array,
+        *,
+        train: bool = False,
+    ) -> jax.Array:
+        x_BSH = nn.Embed(self.vocab_size, self.hidden, name="embed")(source_BS)
+        encoder = nn.RNN(make_cell(self.cell, self.hidden, name="encoder"), return_carry=True)
+        carry, _ = encoder(x_BSH, seq_lengths=source_lengths_B)
+        decoder = Decoder(self.cell, self.hidden, self.vocab_size, name="decoder")
+        return decoder(carry, decoder_tokens_BT, teacher_force=train)
