@@ -39,6 +39,7 @@ class ModelConfig:
     cell: str = "lstm"  # rnn: simple (Elman) | lstm | optimized_lstm | gru | slide_gru
     hidden: int = 128  # rnn: hidden units of the recurrent layer
     num_classes: int = 10  # rnn: outputs of its dense layer (images: read row by row)
+    gate_bias: float = 0.0  # rnn: initial bias of the gate that keeps a gated cell's memory
 
     def __post_init__(self):
         for name in ("features", "conv_features", "dense_features"):
@@ -185,6 +186,40 @@ class SequenceConfig:
     checkpoint: CheckpointConfig = CheckpointConfig()
     log: LogConfig = LogConfig()
     workdir: str = "runs/bit_counting"  # config, metrics, checkpoints and plots of the run
+
+
+@dataclasses.dataclass(frozen=True)
+class StudyConfig:
+    cells: tuple[str, ...] = ("simple", "lstm", "gru")  # the recurrent cells compared
+    lengths: tuple[int, ...] = (10, 20, 50, 100)  # memory task lengths T, one run per cell and T
+    gate_biases: tuple[float, ...] = (0.0, 3.0)  # gated cells: a run per keep-gate bias (0: flax's)
+
+    def __post_init__(self):
+        for name in ("cells", "lengths", "gate_biases"):
+            check(
+                len(getattr(self, name)) > 0,
+                f"study.{name}",
+                getattr(self, name),
+                "a non-empty tuple",
+            )
+        check(min(self.lengths, default=0) > 1, "study.lengths", self.lengths, "lengths > 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class VanishingConfig:
+    """The vanishing-gradient study (experiments/vanishing_gradients.py): one run of the memory
+    task per cell and length, each a `SequenceConfig` run in its own sub-directory."""
+
+    study: StudyConfig = StudyConfig()
+    model: ModelConfig = ModelConfig(name="rnn", hidden=32)
+    optim: OptimConfig = OptimConfig(learning_rate=3e-3, schedule="cosine")
+    task: SequenceTaskConfig = SequenceTaskConfig(
+        name="recall_first", train_examples=50000, test_examples=1000
+    )
+    train: TrainConfig = TrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log: LogConfig = LogConfig()
+    workdir: str = "runs/vanishing_gradients"  # one sub-directory per run, and the figure
 
 
 # --------------------------------------------------------------------------- overrides

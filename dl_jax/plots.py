@@ -182,3 +182,39 @@ def plot_feature_maps(
     digit = "" if label is None else f" (a {label})"
     fig.suptitle(f"Feature maps of one test image{digit} after each conv layer")
     _save(fig, path)
+
+
+def plot_vanishing_gradients(gradients: dict, accuracy: dict, length: int, path: Path) -> None:
+    """Two panels: the norm of dL/dx_t against the lag T - t, per cell, at initialization
+    (dashed) and trained (solid), on sequences of `length`; and the test accuracy on the memory
+    task against the sequence length, per cell.
+
+    `gradients`: {cell: {"initial": [T], "trained": [T]}}; `accuracy`: {cell: {length: acc}}.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(11, 5), layout="constrained")
+    grad_ax, accuracy_ax = fig.subplots(1, 2)
+    for i, (cell, norms) in enumerate(gradients.items()):
+        colour = f"C{i}"
+        for stage, style in (("initial", "--"), ("trained", "-")):
+            lags = np.arange(len(norms[stage]))
+            values = np.maximum(np.asarray(norms[stage]), 1e-30)  # 0 on a log scale: the floor
+            grad_ax.plot(lags, values, style, color=colour, label=f"{cell}, {stage}")
+    grad_ax.set(xlabel="lag T - t (steps back from the last)", ylabel="||dL/dx_t|| (mean)",
+                yscale="log", title=f"Gradient reaching each input, T = {length}")  # fmt: skip
+    grad_ax.legend(fontsize="small", ncol=2, loc="upper center", bbox_to_anchor=(0.5, -0.18))
+    markers = "os^vDP*X"
+    for i, (cell, by_length) in enumerate(accuracy.items()):
+        lengths = sorted(by_length)
+        values = [100 * by_length[t] for t in lengths]
+        accuracy_ax.plot(lengths, values, marker=markers[i % len(markers)], color=f"C{i}",
+                         markersize=9 - i, label=cell)  # fmt: skip
+    accuracy_ax.axhline(50, color="grey", lw=0.8, ls=":")
+    accuracy_ax.set(xlabel="sequence length T (the bit to recall is T - 1 steps back)",
+                    ylabel="test accuracy (%)", ylim=(40, 102), xscale="log",
+                    title="Recalling the first bit")  # fmt: skip
+    accuracy_ax.legend()
+    for ax in (grad_ax, accuracy_ax):
+        ax.grid(alpha=0.3)
+    _save(fig, path)

@@ -99,6 +99,9 @@ def test_help_is_fast_and_lists_options():
     pairs = run("--help", script=ROOT / "experiments" / "seq2seq.py")
     assert pairs.returncode == 0 and "at most 10" in pairs.stdout
     assert "--task.name='addition'" in pairs.stdout and "--task.lsb_first=True" in pairs.stdout
+    study = run("--help", script=ROOT / "experiments" / "vanishing_gradients.py")
+    assert study.returncode == 0 and "at most 15 minutes" in study.stdout
+    assert "--study.gate_biases=(0.0, 3.0)" in study.stdout
 
 
 @pytest.mark.parametrize("model", ["lenet5", pytest.param("mlp", marks=pytest.mark.slow)])

@@ -8,7 +8,7 @@ from dl_jax.config import ModelConfig
 from dl_jax.errors import ConfigError, unknown_name
 from dl_jax.models.cnn import CNN, CONV_IMPLS, POOLINGS, LeNet5
 from dl_jax.models.mlp import MLP
-from dl_jax.models.rnn import CELLS, Decoder, RNNClassifier, Seq2SeqRNN
+from dl_jax.models.rnn import CELLS, KEEP_GATES, Decoder, RNNClassifier, Seq2SeqRNN
 
 MODELS = ("mlp", "lenet5", "cnn", "rnn")
 DEFAULT_ACTIVATIONS = {"mlp": "relu", "lenet5": "tanh", "cnn": "relu", "rnn": "tanh"}
@@ -73,7 +73,14 @@ def build(
         if outputs == "sequence":
             return Seq2SeqRNN(cfg.cell, cfg.hidden, classes)
         head = "last" if outputs == "class" else "every"
-        return RNNClassifier(cfg.cell, cfg.hidden, classes, head, activation=activation)
+        if cfg.gate_bias and cfg.cell not in KEEP_GATES:
+            raise ConfigError(
+                f"--model.gate_bias={cfg.gate_bias} is invalid for --model.cell={cfg.cell}: "
+                f"it has no gate; gated cells: {', '.join(KEEP_GATES)}"
+            )
+        return RNNClassifier(
+            cfg.cell, cfg.hidden, classes, head, activation=activation, gate_bias=cfg.gate_bias
+        )
     return CNN(
         cfg.conv_features,
         cfg.dense_features,

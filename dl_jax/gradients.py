@@ -1,0 +1,114 @@
+"""What back-propagation through time sends back: the gradient of a loss at the last step with
+respect to each earlier input, as a function of the lag (the vanishing-gradient study).
+
+For a many-to-one model, dL/dx_t = dL/dh_T (prod over s = t+1..T of dh_s/dh_{s-1}) dh_t/dx_t:
+every step back multiplies by one more Jacobian of the cell, which is why an Elman RNN's
+gradient shrinks (or grows) geometrically with the lag T - t, and why a gated cell whose
+forget or update gate stays open can keep it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from dl_jax import files, metrics, plots, runs, sequences, train
+from dl_jax import workdir as workdirs
+from dl_jax.config import SequenceConfig, VanishingConfig
+from dl_jax.errors import unknown_name
+from dl_jax.models.rnn import CELLS, KEEP_GATES
+from dl_jax.tasks import Batch, Task
+
+GRADIENT_EXAMPLES = 256  # test sequences the gradient norms are averaged over
+
+
+def input_gradient_norms(apply_fn, params, task: Task, batch: Batch) -> np.ndarray:
+    """[T]: the norm of dL/dx_t for each lag T - t = 0, 1, ..., T - 1, where L is each
+    example's own loss, averaged over the examples of `batch` (sequences of one length)."""
+    x_BTF, *rest = task.inputs(batch)
+
+    def total_loss(x_BTF):
+        return task.loss(apply_fn({"params": params}, x_BTF, *rest), batch).sum()
+
+    grads_BTF = jax.grad(total_loss)(x_BTF)
+    norms_T = jnp.linalg.norm(grads_BTF, axis=-1).mean(0)
+    return np.asarray(norms_T)[::-1]  # by lag: the last step first
+
+
+def study(cfg: VanishingConfig) -> dict:
+    """Train every cell of `cfg.study.cells` on the memory task at every length of
+    `cfg.study.lengths`, each run in `workdir/<cell>/T<length>` (a run that is there resumes,
+    or is read back when done), then measure each cell's input gradients at the longest length,
+    at initialization and trained. Writes results.json and vanishing_gradients.png into
+    `cfg.workdir`; returns the results."""
+    for cell in cfg.study.cells:
+        if cell not in CELLS:
+            raise unknown_name("recurrent cell", cell, CELLS)
+    run_dir = Path(cfg.workdir)  # held by this process since cli.run
+    # Cells and lengths may be added to a study: the runs done are reused, each checked by its
+    # own config.json.
+    workdirs.prepare(run_dir, cfg, (*runs.HARMLESS, "study."), dataset=None)
+    longest = max(cfg.study.lengths)
+    accuracy, gradients = {}, {}
+    for cell, gate_bias in _variants(cfg):
+        label = cell if not gate_bias else f"{cell}, gate bias {gate_bias:g}"
+        accuracy[label] = {}
+        for length in sorted(cfg.study.lengths):
+            print(f"== {label}, T = {length}", flush=True)
+            result = _train(cfg, cell, gate_bias, length)
+            final = metrics.read_jsonl(result.run_dir / "metrics.jsonl")[-1]
+            accuracy[label][length] = final["test/accuracy"]
+        gradients[label] = _gradients(result, cfg.train.seed)  # the longest length's run
+    results = {"accuracy": accuracy, "gradients": gradients, "length": longest}
+    with files.replacing(run_dir / "results.json") as tmp:
+        tmp.write_text(json.dumps(_as_lists(results), indent=1) + "\n")
+    plots.plot_vanishing_gradients(
+        gradients, accuracy, longest, run_dir / "vanishing_gradients.png"
+    )
+    return results
+
+
+def _variants(cfg: VanishingConfig) -> list[tuple[str, float]]:
+    """(cell, keep-gate bias) of every series: each gate bias for a gated cell, 0 for Elman's."""
+    return [
+        (cell, gate_bias)
+        for cell in cfg.study.cells
+        for gate_bias in (cfg.study.gate_biases if cell in KEEP_GATES else (0.0,))
+    ]
+
+
+def _train(cfg: VanishingConfig, cell: str, gate_bias: float, length: int) -> runs.Result:
+    name = cell if not gate_bias else f"{cell}_gate{gate_bias:g}"
+    sub_dir = Path(cfg.workdir) / name / f"T{length}"
+    sub = SequenceConfig(
+        model=dataclasses.replace(cfg.model, cell=cell, gate_bias=gate_bias),
+        optim=cfg.optim,
+        task=dataclasses.replace(cfg.task, length=length),
+        train=cfg.train,
+        checkpoint=cfg.checkpoint,
+        log=cfg.log,
+        workdir=str(sub_dir),
+    )
+    with workdirs.hold(sub_dir):
+        return sequences.train_and_evaluate(sub)
+
+
+def _gradients(result: runs.Result, seed: int) -> dict[str, np.ndarray]:
+    """The input-gradient norms by lag of the run's model, as initialized and as trained."""
+    batch = {k: jnp.asarray(v[:GRADIENT_EXAMPLES]) for k, v in result.splits.test.items()}
+    state = result.state
+    init_key, _, _ = train.root_keys(seed)
+    initial = result.model.init(init_key, *state.task.inputs(batch))["params"]
+    return {
+        stage: input_gradient_norms(state.apply_fn, params, state.task, batch)
+        for stage, params in (("initial", initial), ("trained", state.params))
+    }
+
+
+def _as_lists(tree):
+    return jax.tree.map(lambda x: np.asarray(x).tolist() if isinstance(x, np.ndarray) else x, tree)
