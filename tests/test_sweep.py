@@ -10,6 +10,7 @@ from dl_jax.recipes import get_recipe
 
 MODEL = ModelConfig(features=(32, 10))
 CNN = ModelConfig(name="cnn", conv_features=(4, 8), dense_features=(16, 10), dropout_rate=0.5)
+ELMAN = ModelConfig(name="rnn", cell="simple", hidden=8)
 
 
 def run(small, recipe="modern", epochs=2, model=MODEL, **grid):
@@ -56,6 +57,17 @@ def test_a_cnn_cell_with_dropout_trains_the_same_inside_the_grid_as_alone(small)
     for key in ("train_loss", "test_accuracy"):
         np.testing.assert_array_equal(column(together, key, i), column(alone, key, 0))
     assert together[-1]["test_accuracy"][i] > 0.3
+
+
+def test_an_elman_cell_trains_the_same_inside_the_grid_as_alone_with_its_own_activation(small):
+    grid = dict(activations=("tanh", "relu"), learning_rates=(0.03,), optimizers=("adam",))
+    together = run(small, model=ELMAN, epochs=4, **grid)
+    alone = run(small, model=ELMAN, epochs=4, activations=("relu",), learning_rates=(0.03,),
+                optimizers=("adam",))  # fmt: skip
+    for key in ("train_loss", "test_accuracy"):
+        np.testing.assert_array_equal(column(together, key, 1), column(alone, key, 0))
+    assert together[-1]["train_loss"][0] != together[-1]["train_loss"][1]  # tanh is not relu
+    assert min(together[-1]["test_accuracy"]) > 0.2  # chance is 0.1; 8 units, 32 steps
 
 
 def test_a_diverging_cell_is_frozen_and_flagged_and_disturbs_nothing(small):
