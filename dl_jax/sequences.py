@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import jax
 import numpy as np
 
 from dl_jax import files, models, runs, tasks
@@ -218,17 +219,30 @@ def _tokens(texts: list[str], width: int, end: bool = False) -> np.ndarray:
 
 
 def write_examples(result: runs.Result, path, lsb_first: bool, count: int = 20) -> None:
-    """A Markdown table of the first `count` test examples: the input, the model's greedy
-    answer, the target, and whether the answer is right (all of it). Answers written
-    `lsb_first` are shown turned back, as numbers are read."""
-    test = {k: v[:count] for k, v in result.splits.test.items()}
-    task, state = result.state.task, result.state
-    logits = state.apply_fn({"params": state.params}, *task.inputs(test))
-    predicted = np.asarray(logits.argmax(-1))
+    """A Markdown table of test examples: the input, the model's greedy answer, the target, and
+    whether the answer is right (all of it); the first `count` of the split, then up to
+    `count` of those it gets wrong. Answers written `lsb_first` are shown turned back, as
+    numbers are read."""
+    test, state = result.splits.test, result.state
+    logits = jax.jit(state.apply_fn)({"params": state.params}, *state.task.inputs(test))
+    answers = np.asarray(logits.argmax(-1))
+    order = -1 if lsb_first else 1
+    rows = [
+        (decode(source), decode(answer)[::order], decode(target)[::order])
+        for source, answer, target in zip(test["x"], answers, test["target"], strict=True)
+    ]
+    wrong = [row for row in rows if row[1] != row[2]]
     lines = ["| input | prediction | target | right |", "|---|---|---|---|"]
-    for source, answer, target in zip(test["x"], predicted, test["target"], strict=True):
-        got, want = (decode(t)[:: -1 if lsb_first else 1] for t in (answer, target))
-        lines.append(f"| {decode(source)} | {got} | {want} | {'yes' if got == want else 'no'} |")
+    for source, got, want in rows[:count]:
+        lines.append(f"| {source} | {got} | {want} | {'yes' if got == want else 'no'} |")
+    lines += [
+        "",
+        f"Wrong: {len(wrong)} of the {len(rows)} test examples"
+        + (f"; the first {min(count, len(wrong))}:" if wrong else "."),
+    ]
+    if wrong:
+        lines += ["", "| input | prediction | target |", "|---|---|---|"]
+        lines += [f"| {source} | {got} | {want} |" for source, got, want in wrong[:count]]
     with files.replacing(path) as tmp:
         tmp.write_text("\n".join(lines) + "\n")
 
