@@ -20,7 +20,7 @@ import numpy as np
 from dl_jax import files, metrics, plots, runs, sequences, train
 from dl_jax import workdir as workdirs
 from dl_jax.config import SequenceConfig, VanishingConfig
-from dl_jax.errors import unknown_name
+from dl_jax.errors import ConfigError, unknown_name
 from dl_jax.models.rnn import CELLS, KEEP_GATES
 from dl_jax.tasks import Batch, Task
 
@@ -49,6 +49,14 @@ def study(cfg: VanishingConfig) -> dict:
     for cell in cfg.study.cells:
         if cell not in CELLS:
             raise unknown_name("recurrent cell", cell, CELLS)
+    defaults = VanishingConfig()
+    for key, study_key in (("model.cell", "cells"), ("model.gate_bias", "gate_biases"),
+                           ("task.length", "lengths"), ("task.name", None)):  # fmt: skip
+        section, name = key.split(".")
+        value = getattr(getattr(cfg, section), name)
+        if value != getattr(getattr(defaults, section), name):
+            where = f"--study.{study_key} sets it for each run" if study_key else "it is fixed"
+            raise ConfigError(f"--{key}={value!r} is invalid here: {where}")
     run_dir = Path(cfg.workdir)  # held by this process since cli.run
     # Cells and lengths may be added to a study: the runs done are reused, each checked by its
     # own config.json.

@@ -39,6 +39,7 @@ from dl_jax.data import Splits
 from dl_jax.errors import ConfigError, unknown_name
 
 TASKS = ("count", "running_parity", "recall_first", "addition")
+SEQUENCE_MODELS = ("rnn",)  # the models of `dl_jax.models` that read sequences
 EXHAUSTIVE_LENGTH = 5  # count: its test split holds every sequence of this length
 
 # Tokens of `addition`: the digits are their own ids, then "+", padding, start and end.
@@ -107,6 +108,8 @@ def train_and_evaluate(cfg: SequenceConfig) -> runs.Result:
             getattr(cfg.train, name),
             f"{default!r}: sequence tasks bring their own loss and no augmentation",
         )
+    if cfg.model.name not in SEQUENCE_MODELS:
+        raise unknown_name("model for a sequence task", cfg.model.name, SEQUENCE_MODELS)
     problem = make(cfg.task)
     model = models.build(cfg.model, outputs=problem.outputs, classes=problem.classes)
     return runs.train_and_evaluate(cfg, model, problem.task, problem.splits)

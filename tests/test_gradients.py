@@ -111,3 +111,11 @@ def test_the_study_trains_each_series_writes_its_figure_and_adds_lengths(tmp_pat
 def test_the_memory_task_has_one_length():
     test = sequences.make(SequenceTaskConfig(name="recall_first", length=7)).splits.test
     assert (test["length"] == 7).all() and test["x"].shape == (2000, 7, 1)
+
+
+def test_the_study_refuses_what_it_sets_itself(tmp_path):
+    for cfg in (VanishingConfig(model=ModelConfig(name="rnn", hidden=32, gate_bias=3.0)),
+                VanishingConfig(task=SequenceTaskConfig(name="count"))):  # fmt: skip
+        with pytest.raises(ConfigError, match="is invalid here"):
+            gradients.study(dataclasses.replace(cfg, workdir=str(tmp_path / "study")))
+    assert not (tmp_path / "study").exists()

@@ -206,7 +206,10 @@ def test_bit_counting_defaults_count_every_length_5_sequence_and_unseen_length_2
     assert last.splits.test["length"].tolist().count(5) == 32
 
 
-def test_sequence_runs_refuse_image_options():
+def test_sequence_runs_refuse_image_options_and_image_models():
     cfg = dataclasses.replace(load_defaults("bit_counting"), train=TrainConfig(augment_shift=1))
     with pytest.raises(ConfigError, match="--train.augment_shift=1 is invalid"):
+        sequences.train_and_evaluate(cfg)
+    cfg = dataclasses.replace(cfg, model=ModelConfig(name="cnn"), train=TrainConfig())
+    with pytest.raises(ConfigError, match="unknown model for a sequence task 'cnn'; valid: rnn"):
         sequences.train_and_evaluate(cfg)
