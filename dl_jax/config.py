@@ -100,6 +100,7 @@ class GridConfig:
     chunk_examples: int = 12800  # examples per cell per compiled call; progress shows in between
     cells_per_pass: int = 0  # cells vmapped together; 0: 1 on CPU (cache-resident), all elsewhere
     workers: int = 0  # groups of cells trained concurrently; 0: one per core on CPU, 1 elsewhere
+    num_devices: int = 0  # devices on the "grid" mesh axis; 0: all local devices
 
     def __post_init__(self):
         for name in ("activations", "learning_rates", "seeds", "optimizers"):
@@ -119,7 +120,7 @@ class GridConfig:
             min(self.learning_rates) > 0, "grid.learning_rates", self.learning_rates, "numbers > 0"
         )
         check(self.chunk_examples > 0, "grid.chunk_examples", self.chunk_examples, "an int > 0")
-        for name in ("cells_per_pass", "workers"):
+        for name in ("cells_per_pass", "workers", "num_devices"):
             check(getattr(self, name) >= 0, f"grid.{name}", getattr(self, name), "0 (auto) or more")
 
 

@@ -1,9 +1,15 @@
-"""Data parallelism as `jax.jit` over a one-axis device mesh with `NamedSharding`.
+"""The one place that builds device meshes: `jax.jit` and `jax.shard_map` over named axes.
 
-The batch is split over the "data" axis; parameters, optimizer state and the on-device dataset
-are replicated. XLA inserts the gradient all-reduce. One device is a mesh of size 1, so there is
-a single code path. (This is what the spec's "pmap'd across devices" means today: `jax.pmap` is in
-maintenance mode and is itself implemented on `shard_map` since JAX 0.8.)
+- "data": a single run's batch is split over it; parameters, optimizer state and the
+  on-device dataset are replicated, and XLA inserts the gradient all-reduce. One device is a
+  mesh of size 1, so there is a single code path.
+- "grid": the cells of a sweep (`dl_jax.sweep`) are split over it. Cells are independent, so
+  nothing crosses it: each device trains its own cells with `jax.shard_map`. A grid whose cell
+  count does not divide the devices is padded (`padded_size`) with cells that never reach an
+  output or a checkpoint.
+
+(This is what the spec's "pmap'd across devices" means today: `jax.pmap` is in maintenance mode
+and is itself implemented on `shard_map` since JAX 0.8.)
 """
 
 import jax
@@ -12,22 +18,29 @@ from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 from dl_jax.errors import ConfigError
 
 DATA_AXIS = "data"
+GRID_AXIS = "grid"
 
 
-def make_mesh(num_devices: int = 0) -> Mesh:
-    """A mesh over the first `num_devices` local devices (0 means all) with one "data" axis."""
+def make_mesh(num_devices: int = 0, axis: str = DATA_AXIS, key: str = "train.num_devices") -> Mesh:
+    """A mesh over the first `num_devices` local devices (0 means all) with one axis, `axis`;
+    `key` is the option that chose the count, for the error if there are fewer devices."""
     available = len(jax.devices())
     if num_devices > available:
-        raise ConfigError(
-            f"--train.num_devices={num_devices}, but only {available} device(s) are available"
-        )
+        raise ConfigError(f"--{key}={num_devices}, but only {available} device(s) are available")
     num_devices = num_devices or available
     return jax.make_mesh(
-        (num_devices,),
-        (DATA_AXIS,),
-        axis_types=(AxisType.Auto,),
-        devices=jax.devices()[:num_devices],
+        (num_devices,), (axis,), axis_types=(AxisType.Auto,), devices=jax.devices()[:num_devices]
     )
+
+
+def grid_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (cell) axis split over the "grid" axis."""
+    return NamedSharding(mesh, PartitionSpec(GRID_AXIS))
+
+
+def padded_size(cells: int, mesh: Mesh) -> int:
+    """The smallest multiple of the mesh's size that holds `cells`."""
+    return -(-cells // mesh.devices.size) * mesh.devices.size
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:

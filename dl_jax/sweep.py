@@ -13,6 +13,12 @@ chunk of steps; it is compiled once for the grid and run over the cells with
 
 On a CPU the cells are also split into `workers` groups, one per core, trained concurrently.
 
+With more than one device the grid is one program over the "grid" axis of a device mesh
+(`dl_jax.parallel`): `jax.shard_map` gives each device its own share of the cells, which it
+trains with the same `lax.map`, and nothing crosses devices. `_layout` makes this choice, in
+one place. The cells of each optimizer are padded to a multiple of the devices with copies of
+its last cell; the copies train, and are dropped before any loss, accuracy or checkpoint.
+
 The activation of a cell is an index into the grid's activations, picked at run time by
 `activations.select`; its learning rate lives in its optax state (`inject_hyperparams`). A cell
 whose loss or parameters become non-finite during a chunk keeps its parameters from before that
@@ -35,8 +41,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import struct
+from jax.sharding import Mesh, PartitionSpec
 
-from dl_jax import activations, models, optim, tasks, train
+from dl_jax import activations, models, optim, parallel, tasks, train
 from dl_jax.checkpoint import Checkpointer, Position
 from dl_jax.config import GridConfig, ModelConfig
 from dl_jax.data import Splits, num_examples
@@ -192,18 +199,46 @@ def _map_cells(fn, cells: CellState, cells_per_pass: int):
     return jax.lax.map(fn, cells, batch_size=cells_per_pass)
 
 
-@functools.partial(jax.jit, static_argnames="program", donate_argnums=0)
-def train_chunk(cells: CellState, data, order_RSB: jax.Array, program: Program):
-    """Train every cell of a group over one chunk of steps; returns it and losses [C, S]."""
-    fn = functools.partial(_train_cell, data=data, order_RSB=order_RSB, program=program)
-    return _map_cells(fn, cells, program.cells_per_pass)
+@functools.partial(jax.jit, static_argnames=("program", "mesh"), donate_argnums=0)
+def train_chunk(cells: CellState, data, order_RSB: jax.Array, program: Program, mesh=None):
+    """Train every cell of a group over one chunk of steps; returns it and losses [C, S].
+
+    With a `mesh`, the cells are split over its "grid" axis and each device trains its own.
+    """
+
+    def train_cells(cells, data, order_RSB):
+        fn = functools.partial(_train_cell, data=data, order_RSB=order_RSB, program=program)
+        return _map_cells(fn, cells, program.cells_per_pass)
+
+    return _on_grid(train_cells, mesh, inputs=3, outputs=2)(cells, data, order_RSB)
 
 
-@functools.partial(jax.jit, static_argnames="program")
-def evaluate(cells: CellState, test, program: Program) -> jax.Array:
-    """Test accuracy of every cell of a group, [C]."""
-    fn = functools.partial(_evaluate_cell, test=test, program=program)
-    return _map_cells(fn, cells, program.cells_per_pass)
+@functools.partial(jax.jit, static_argnames=("program", "mesh"))
+def evaluate(cells: CellState, test, program: Program, mesh=None) -> jax.Array:
+    """Test accuracy of every cell of a group, [C] (split over the mesh's "grid" axis)."""
+
+    def evaluate_cells(cells, test):
+        fn = functools.partial(_evaluate_cell, test=test, program=program)
+        return _map_cells(fn, cells, program.cells_per_pass)
+
+    return _on_grid(evaluate_cells, mesh, inputs=2, outputs=1)(cells, test)
+
+
+def _on_grid(fn, mesh: Mesh | None, inputs: int, outputs: int):
+    """`fn(cells, *replicated)` as is (no mesh), or per device on its cells of the "grid" axis."""
+    if mesh is None:
+        return fn
+    cells, whole = PartitionSpec(parallel.GRID_AXIS), PartitionSpec()
+    out_specs = cells if outputs == 1 else (cells,) * outputs
+    # No collectives: each device's cells are its own. check_vma=False lets the per-cell code
+    # mix device-varying values (the cells) with replicated ones (the data) as it does alone.
+    return jax.shard_map(
+        fn,
+        mesh=mesh,
+        in_specs=(cells, *[whole] * (inputs - 1)),
+        out_specs=out_specs,
+        check_vma=False,
+    )
 
 
 # --------------------------------------------------------------------------- the grid
@@ -257,39 +292,71 @@ def epoch_orders(seeds: tuple[int, ...], epoch: int, n: int, recipe: Recipe) -> 
 
 @dataclasses.dataclass
 class _Group:
-    """Cells of one optimizer trained by one worker: their state and their compiled programs."""
+    """Cells of one optimizer trained by one program: their state (the first `real` cells; the
+    rest pad them to the mesh) and their compiled programs."""
 
     optimizer: str
     program: Program
     state: CellState
+    real: int
+    mesh: Mesh | None = None
     train_fns: dict = dataclasses.field(default_factory=dict)  # chunk size -> compiled chunk
     eval_fn: Any = None
 
     def compile(self, train_data, test_data, orders_RSB: jax.Array, sizes: set[int]) -> None:
         """Compile ahead of time, so that epoch times are pure run time."""
+        args = (self.program, self.mesh)
         for size in sizes:
-            lowered = train_chunk.lower(self.state, train_data, orders_RSB[:, :size], self.program)
+            lowered = train_chunk.lower(self.state, train_data, orders_RSB[:, :size], *args)
             self.train_fns[size] = lowered.compile()
-        self.eval_fn = evaluate.lower(self.state, test_data, self.program).compile()
+        self.eval_fn = evaluate.lower(self.state, test_data, *args).compile()
 
     def train(self, train_data, chunk_RSB: jax.Array) -> np.ndarray:
-        """Train over one chunk of steps; the losses [C, S] on the host."""
+        """Train over one chunk of steps; the real cells' losses [C, S] on the host."""
         train_fn = self.train_fns[chunk_RSB.shape[1]]
         self.state, losses_CS = train_fn(self.state, train_data, chunk_RSB)
-        return np.asarray(losses_CS)
+        return np.asarray(losses_CS)[: self.real]
 
     def evaluate(self, test_data) -> np.ndarray:
-        """Test accuracy of every cell, [C]."""
-        return np.asarray(self.eval_fn(self.state, test_data))
+        """Test accuracy of every real cell, [C]."""
+        return np.asarray(self.eval_fn(self.state, test_data))[: self.real]
+
+    def real_state(self) -> CellState:
+        return jax.tree.map(lambda x: x[: self.real], self.state)
 
 
-def _layout(grid: GridConfig, num_cells: int) -> tuple[int, int]:
-    """(cells_per_pass, workers), resolving the 0 = automatic settings for this backend."""
+@dataclasses.dataclass(frozen=True)
+class _Layout:
+    cells_per_pass: int  # cells vmapped together, on each device
+    workers: int  # concurrent groups of cells (threads), on one device
+    mesh: Mesh | None  # the "grid" axis over several devices, or None for one device
+
+
+def _layout(grid: GridConfig, num_cells: int) -> _Layout:
+    """How the grid runs here, the 0 = automatic settings resolved for this machine:
+
+    - several devices (`grid.num_devices`, 0: all): one program over the "grid" axis; each
+      device trains its own cells, one at a time on CPUs, all in one vmap elsewhere.
+    - one device: on a CPU, one group of cells per core, trained by concurrent threads, each
+      cell at a time (cache-resident weights: 2x faster there); elsewhere all cells in one
+      vmap.
+    """
     on_cpu = jax.default_backend() == "cpu"
+    mesh = parallel.make_mesh(grid.num_devices, parallel.GRID_AXIS, "grid.num_devices")
+    devices = mesh.devices.size
+    cells_per_device = parallel.padded_size(num_cells, mesh) // devices
+    cells_per_pass = min(grid.cells_per_pass or (1 if on_cpu else num_cells), cells_per_device)
+    if devices > 1:
+        return _Layout(cells_per_pass, 1, mesh)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = grid.workers or ((cores or 1) if on_cpu else 1)
-    cells_per_pass = grid.cells_per_pass or (1 if on_cpu else num_cells)
-    return cells_per_pass, min(workers, num_cells)
+    return _Layout(cells_per_pass, min(workers, num_cells), None)
+
+
+def _pad(state: CellState, size: int) -> CellState:
+    """`state` with copies of its last cell appended, to `size` cells."""
+    extra = size - len(jax.tree.leaves(state)[0])
+    return jax.tree.map(lambda x: jnp.concatenate([x, jnp.repeat(x[-1:], extra, axis=0)]), state)
 
 
 def train_grid(
@@ -317,24 +384,35 @@ def train_grid(
     n = num_examples(splits.train)
     steps = train.steps_per_epoch(n, recipe.batch_size)
     chunk_steps = max(1, grid.chunk_examples // recipe.batch_size)
-    cells_per_pass, workers = _layout(grid, len(cells))
-    train_data, test_data = jax.device_put((splits.train, splits.test))
-    state = jax.device_put(state if state is not None else init_grid(grid, recipe.name, model))
+    layout = _layout(grid, len(cells))
+    mesh, workers = layout.mesh, layout.workers
+    replicated = parallel.replicated(mesh) if mesh else None
+    train_data, test_data = jax.device_put((splits.train, splits.test), replicated)
+    state = state if state is not None else init_grid(grid, recipe.name, model)
     model = model_config(model, recipe)
 
     groups = []
     for optimizer in grid.optimizers:
         size = len(jax.tree.leaves(state[optimizer])[0])
+        if mesh:  # one group of all the optimizer's cells, padded and split over the devices
+            padded = _pad(state[optimizer], parallel.padded_size(size, mesh))
+            sharded = jax.device_put(padded, parallel.grid_sharding(mesh))
+            program = Program(model, grid.activations, recipe.name, optimizer,
+                              min(layout.cells_per_pass, parallel.padded_size(size, mesh)
+                                  // mesh.devices.size))  # fmt: skip
+            groups.append(_Group(optimizer, program, sharded, size, mesh))
+            continue
         for part in np.array_split(np.arange(size), min(workers, size)):
             program = Program(
-                model, grid.activations, recipe.name, optimizer, min(cells_per_pass, len(part))
-            )
+                model, grid.activations, recipe.name, optimizer,
+                min(layout.cells_per_pass, len(part)),
+            )  # fmt: skip
             part_state = jax.tree.map(lambda x, p=part: x[p[0] : p[-1] + 1], state[optimizer])
-            groups.append(_Group(optimizer, program, part_state))
+            groups.append(_Group(optimizer, program, jax.device_put(part_state), len(part)))
 
     @functools.lru_cache(maxsize=1)
     def orders(epoch):
-        return epoch_orders(grid.seeds, epoch, n, recipe)
+        return jax.device_put(epoch_orders(grid.seeds, epoch, n, recipe), replicated)
 
     compile_group = functools.partial(
         _Group.compile,
@@ -349,7 +427,8 @@ def train_grid(
     def grid_state():  # the groups put back together, one stacked state per optimizer
         return {
             o: jax.tree.map(
-                lambda *xs: jnp.concatenate(xs), *[g.state for g in groups if g.optimizer == o]
+                lambda *xs: jnp.concatenate(xs),
+                *[g.real_state() for g in groups if g.optimizer == o],
             )
             for o in grid.optimizers
         }
@@ -369,7 +448,9 @@ def train_grid(
                 run = functools.partial(_Group.evaluate, test_data=test_data)
                 return {
                     "test_accuracy": np.concatenate(list(pool.map(run, groups))),
-                    "diverged": np.concatenate([np.asarray(g.state.diverged) for g in groups]),
+                    "diverged": np.concatenate(
+                        [np.asarray(g.real_state().diverged) for g in groups]
+                    ),
                 }
 
             loop = train.epoch_loop(

@@ -29,7 +29,8 @@ from dl_jax.config import CheckpointConfig, DataConfig, GridConfig, LogConfig, M
 # Fields a resumed run may change: they do not change its results. The data may move, or come
 # from another source, but must be the same: workdir.prepare compares its fingerprints.
 # Both conv implementations compute the same function on the same parameters.
-HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "grid.workers", "model.conv_impl")
+HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "grid.workers", "grid.num_devices",
+            "model.conv_impl")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)

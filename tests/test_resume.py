@@ -115,6 +115,18 @@ def test_killed_grid_resumes_bit_identical(interrupt, reference, tmp_path):
     assert (tmp_path / "results.md").exists() and (tmp_path / "heatmap.png").exists()
 
 
+@pytest.mark.parametrize("devices", [("8", "1"), pytest.param(("1", "8"), marks=SLOW)])
+def test_a_grid_saved_on_some_devices_resumes_on_others(devices, reference, tmp_path):
+    # The checkpoint holds every real cell, in one device-independent form (no padding).
+    saved_on, resumed_on = devices
+    killed = run(GRID, [*GRID_ARGS, f"--grid.num_devices={saved_on}"], tmp_path, "boundary:4")
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    resumed = run(GRID, [*GRID_ARGS, f"--grid.num_devices={resumed_on}"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming from step" in resumed.stdout
+    assert_same_results(tmp_path, reference["grid"])  # which ran on all 8
+
+
 @pytest.mark.slow  # tests/test_faults.py stops with Ctrl-C, and test_sigterm_from_outside
 def test_sigterm_saves_stops_cleanly_and_resumes(reference, tmp_path):
     stopped = run(MLP, MLP_ARGS, tmp_path, "sigterm:6")  # mid-epoch 2

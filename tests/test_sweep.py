@@ -70,6 +70,27 @@ def test_an_elman_cell_trains_the_same_inside_the_grid_as_alone_with_its_own_act
     assert min(together[-1]["test_accuracy"]) > 0.2  # chance is 0.1; 8 units, 32 steps
 
 
+@pytest.mark.parametrize("devices", [8, 4])
+def test_the_grid_sharded_over_devices_gives_exactly_the_results_of_one_device(small, devices):
+    # 6 cells: padded to 8 on 8 devices (1 each) and on 4 (2 each); the padding never shows.
+    grid = dict(activations=("sigmoid", "tanh", "relu"), learning_rates=(0.1, 3.0))
+    sharded = run(small, **grid, num_devices=devices)
+    alone = run(small, **grid, num_devices=1)
+    for key in ("train_loss", "test_accuracy", "diverged"):
+        np.testing.assert_array_equal(
+            column(sharded, key, slice(None)), column(alone, key, slice(None))
+        )
+    assert sharded[-1]["test_accuracy"].shape == (6,)
+
+
+def test_the_default_45_cell_grid_runs_on_4_and_on_8_devices(small):
+    on_4, on_8 = (run(small, epochs=1, num_devices=d) for d in (4, 8))
+    assert on_4[-1]["test_accuracy"].shape == (45,)
+    for key in ("train_loss", "test_accuracy", "diverged"):
+        np.testing.assert_array_equal(on_4[-1][key], on_8[-1][key])
+    assert on_8[-1]["test_accuracy"].max() > 0.5
+
+
 def test_a_diverging_cell_is_frozen_and_flagged_and_disturbs_nothing(small):
     with_it = run(small, activations=("relu",), learning_rates=(0.1, 1e30), seeds=(0, 1))
     without = run(small, activations=("relu",), learning_rates=(0.1,), seeds=(0, 1))
