@@ -24,6 +24,8 @@ from typing import Any
 
 from dl_jax.errors import ConfigError
 
+DTYPES = ("float32", "bfloat16")  # compute dtypes of a model
+
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
@@ -40,6 +42,7 @@ class ModelConfig:
     hidden: int = 128  # rnn: hidden units of the recurrent layer
     num_classes: int = 10  # rnn: outputs of its dense layer (images: read row by row)
     gate_bias: float = 0.0  # rnn: initial bias of the gate that keeps a gated cell's memory
+    dtype: str = "float32"  # compute dtype: float32 | bfloat16; parameters stay float32
 
     def __post_init__(self):
         for name in ("features", "conv_features", "dense_features"):
@@ -53,6 +56,7 @@ class ModelConfig:
         check(0 <= self.dropout_rate < 1, "model.dropout_rate", self.dropout_rate, "0 <= rate < 1")
         for name in ("hidden", "num_classes"):
             check(getattr(self, name) > 0, f"model.{name}", getattr(self, name), "a positive int")
+        check(self.dtype in DTYPES, "model.dtype", self.dtype, " or ".join(DTYPES))
 
 
 @dataclasses.dataclass(frozen=True)

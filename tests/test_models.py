@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from dl_jax import losses
+from dl_jax.config import ModelConfig
 from dl_jax.errors import ConfigError
-from dl_jax.models import MLP
+from dl_jax.models import MLP, build
 
 
 def count(params) -> int:
@@ -84,3 +85,31 @@ def test_softmax_output_gradient_uses_the_full_jacobian():
     s = np.asarray(jax.nn.softmax(z[0]))
     jacobian = np.diag(s) - np.outer(s, s)
     np.testing.assert_allclose(grad, jacobian.T @ (2 * (s - np.eye(3)[2])), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(name="mlp"),
+        dict(name="lenet5", conv_impl="im2col"),
+        dict(name="cnn", conv_impl="lax"),
+        dict(name="rnn", cell="simple"),
+        dict(name="rnn", cell="lstm"),
+        dict(name="rnn", cell="slide_gru"),
+    ],  # fmt: skip
+    ids=lambda kwargs: "-".join(kwargs.values()),
+)
+def test_every_model_computes_in_bfloat16_with_float32_parameters_and_logits(kwargs):
+    model = build(ModelConfig(dtype="bfloat16", **kwargs))
+    x = jnp.ones((2, 28, 28, 1))
+    variables = model.init(jax.random.key(0), x)
+    assert {p.dtype for p in jax.tree.leaves(variables)} == {jnp.dtype("float32")}
+    assert model.apply(variables, x).dtype == jnp.float32
+    assert "bf16[" in str(jax.make_jaxpr(model.apply)(variables, x))
+
+
+def test_an_unknown_dtype_is_a_one_line_error():
+    with pytest.raises(
+        ConfigError, match="--model.dtype='float16' is invalid: expected float32 or bfloat16"
+    ):
+        ModelConfig(dtype="float16")

@@ -3,8 +3,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dl_jax import losses, optim, parallel, tasks, train
-from dl_jax.config import TrainConfig
+from dl_jax import losses, models, optim, parallel, tasks, train
+from dl_jax.config import DTYPES, ModelConfig, TrainConfig
 from dl_jax.errors import ConfigError, DivergedError
 from dl_jax.models import CNN, MLP
 
@@ -212,3 +212,20 @@ def test_full_mnist_cnn_one_epoch(mnist_dir):
     )
     ((_, record),) = train.fit(state, splits, TrainConfig(epochs=1), parallel.make_mesh(1))
     assert record["test/accuracy"] > 0.98  # 98.35% measured
+
+
+def test_bfloat16_compute_trains_the_mlp_within_2_points_of_float32(sample):
+    # The parameters and the optimizer state stay float32; the matmuls run in bfloat16.
+    cfg = TrainConfig(epochs=3, batch_size=64, eval_batch_size=100)
+    accuracy = {}
+    for dtype in DTYPES:
+        model = models.build(ModelConfig(features=(128, 64, 10), dtype=dtype))
+        state = make_state(model=model)
+        *_, (state, record) = train.fit(state, sample, cfg, parallel.make_mesh(1))
+        accuracy[dtype] = record["test/accuracy"]
+        assert {x.dtype for x in jax.tree.leaves((state.params, state.opt_state))} <= {
+            jnp.dtype("float32"), jnp.dtype("int32")}  # fmt: skip
+        jaxpr = str(jax.make_jaxpr(model.apply)({"params": state.params}, EXAMPLE["image"] / 255))
+        assert ("bf16[" in jaxpr) == (dtype == "bfloat16")
+    assert accuracy["float32"] > 0.85
+    assert abs(accuracy["bfloat16"] - accuracy["float32"]) < 0.02, accuracy

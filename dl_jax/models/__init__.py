@@ -2,6 +2,7 @@
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
 
 from dl_jax.activations import get_activation
 from dl_jax.config import ModelConfig
@@ -64,14 +65,15 @@ def build(
     if cfg.cell not in CELLS:
         raise unknown_name("recurrent cell", cfg.cell, CELLS)
     init = {} if kernel_init is None else {"kernel_init": kernel_init}
+    dtype = jnp.dtype(cfg.dtype)
     if cfg.name == "mlp":
-        return MLP(cfg.features, activation, cfg.use_bias, **init)
+        return MLP(cfg.features, activation, cfg.use_bias, **init, dtype=dtype)
     if cfg.name == "lenet5":
-        return LeNet5(activation, cfg.pooling, conv_impl=impl, **init)
+        return LeNet5(activation, cfg.pooling, conv_impl=impl, **init, dtype=dtype)
     if cfg.name == "rnn":
         classes = classes or cfg.num_classes
         if outputs == "sequence":
-            return Seq2SeqRNN(cfg.cell, cfg.hidden, classes)
+            return Seq2SeqRNN(cfg.cell, cfg.hidden, classes, dtype=dtype)
         head = "last" if outputs == "class" else "every"
         if cfg.gate_bias and cfg.cell not in KEEP_GATES:
             raise ConfigError(
@@ -79,7 +81,7 @@ def build(
                 f"it has no gate; gated cells: {', '.join(KEEP_GATES)}"
             )
         return RNNClassifier(
-            cfg.cell, cfg.hidden, classes, head, activation=activation, gate_bias=cfg.gate_bias
+            cfg.cell, cfg.hidden, classes, head, activation, cfg.gate_bias, dtype=dtype
         )
     return CNN(
         cfg.conv_features,
@@ -89,6 +91,7 @@ def build(
         dropout_rate=cfg.dropout_rate,
         conv_impl=impl,
         **init,
+        dtype=dtype,
     )
 
 

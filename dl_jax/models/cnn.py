@@ -16,7 +16,9 @@ Shape key: B batch, H height, W width, C input channels, F filters (output chann
 D dense features.
 """
 
+import functools
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax
 import flax.linen as nn
@@ -67,13 +69,15 @@ def im2col_conv(
     return jnp.dot(cols_BHWP, rhs.reshape(kh * kw * c, f), precision=precision)
 
 
-def conv(features: int, kernel_size: int, padding: str, impl: str, kernel_init, name=None):
-    """An `nn.Conv` of `features` square `kernel_size` filters, computed by `impl`."""
+def conv(features: int, kernel_size: int, padding: str, impl: str, kernel_init, dtype, name=None):
+    """An `nn.Conv` of `features` square `kernel_size` filters, computed by `impl` in `dtype`."""
     if impl not in CONV_IMPLS:
         raise unknown_name("conv implementation", impl, CONV_IMPLS)
     kwargs = {"conv_general_dilated": im2col_conv} if impl == "im2col" else {}
     size = (kernel_size, kernel_size)
-    return nn.Conv(features, size, padding=padding, kernel_init=kernel_init, name=name, **kwargs)
+    return nn.Conv(
+        features, size, padding=padding, kernel_init=kernel_init, dtype=dtype, name=name, **kwargs
+    )
 
 
 def pool(x_BHWC: jax.Array, kind: str) -> jax.Array:
@@ -102,6 +106,8 @@ class LeNet5(nn.Module):
     connection table; the output is a dense layer giving logits for softmax cross-entropy
     instead of Euclidean RBF units; the activation is plain tanh, not the scaled 1.7159
     tanh(2x/3); weights use flax's LeCun-normal initialization (by default).
+
+    `dtype` is the compute dtype; parameters stay float32 and the logits come out in float32.
     """
 
     activation: str | Callable[[jax.Array], jax.Array] = "tanh"
@@ -109,19 +115,22 @@ class LeNet5(nn.Module):
     num_classes: int = 10
     conv_impl: str = "lax"
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x_BHWC: jax.Array, *, train: bool = False) -> jax.Array:
         """Logits [B, K]; `train` is unused (no dropout or batch norm)."""
-        act, impl, init = resolve(self.activation), self.conv_impl, self.kernel_init
-        x = act(conv(6, 5, "SAME", impl, init, name="C1")(x_BHWC))
+        act, init = resolve(self.activation), self.kernel_init
+        layer = functools.partial(conv, impl=self.conv_impl, kernel_init=init, dtype=self.dtype)
+        x = act(layer(6, 5, "SAME", name="C1")(x_BHWC))
         x = pool(x, self.pooling)
-        x = act(conv(16, 5, "VALID", impl, init, name="C3")(x))
+        x = act(layer(16, 5, "VALID", name="C3")(x))
         x = pool(x, self.pooling)
-        x = act(conv(120, 5, "VALID", impl, init, name="C5")(x))
+        x = act(layer(120, 5, "VALID", name="C5")(x))
         x_BD = x.reshape(x.shape[0], -1)
-        x_BD = act(nn.Dense(84, kernel_init=init, name="F6")(x_BD))
-        return nn.Dense(self.num_classes, kernel_init=init, name="output")(x_BD)
+        x_BD = act(nn.Dense(84, dtype=self.dtype, kernel_init=init, name="F6")(x_BD))
+        output = nn.Dense(self.num_classes, dtype=self.dtype, kernel_init=init, name="output")
+        return output(x_BD).astype(jnp.float32)
 
 
 class CNN(nn.Module):
@@ -141,6 +150,7 @@ class CNN(nn.Module):
       dropout_rate: the probability of dropping a hidden dense unit in training.
       conv_impl: `lax` or `im2col` (see the module docstring).
       kernel_init: initializer of every conv and dense kernel (flax's default, LeCun normal).
+      dtype: the compute dtype; parameters stay float32 and the logits come out in float32.
     """
 
     conv_features: Sequence[int] = (32, 64)
@@ -151,6 +161,7 @@ class CNN(nn.Module):
     dropout_rate: float = 0.0
     conv_impl: str = "lax"
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, x_BHWC: jax.Array, *, train: bool = False) -> jax.Array:
@@ -158,13 +169,14 @@ class CNN(nn.Module):
         act, impl, init = resolve(self.activation), self.conv_impl, self.kernel_init
         x = x_BHWC
         for features in self.conv_features:
-            x = pool(act(conv(features, self.kernel_size, "SAME", impl, init)(x)), self.pooling)
+            layer = conv(features, self.kernel_size, "SAME", impl, init, self.dtype)
+            x = pool(act(layer(x)), self.pooling)
         x_BD = x.reshape(x.shape[0], -1)
         for i, width in enumerate(self.dense_features):
-            x_BD = nn.Dense(width, kernel_init=init)(x_BD)
+            x_BD = nn.Dense(width, dtype=self.dtype, kernel_init=init)(x_BD)
             if i < len(self.dense_features) - 1:
                 x_BD = nn.Dropout(self.dropout_rate, deterministic=not train)(act(x_BD))
-        return x_BD
+        return x_BD.astype(jnp.float32)
 
 
 def conv_outputs(model: nn.Module, variables, x_BHWC: jax.Array) -> dict[str, jax.Array]:

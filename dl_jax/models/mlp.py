@@ -4,6 +4,7 @@ Shape key: B batch, D features of the current layer, K classes (the last layer's
 """
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -25,12 +26,15 @@ class MLP(nn.Module):
         function (the grid sweep passes one that picks the activation at run time).
       use_bias: whether the dense layers add a bias.
       kernel_init: initializer of the weight matrices (flax's default, LeCun normal).
+      dtype: the compute dtype (bfloat16 for TPUs and recent GPUs); parameters stay float32,
+        and the logits are returned in float32, for the loss and the softmax.
     """
 
     features: Sequence[int] = (128, 64, 10)
     activation: str | Callable[[jax.Array], jax.Array] = "tanh"
     use_bias: bool = True
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+    dtype: Any = jnp.float32
 
     def __post_init__(self):
         if isinstance(self.activation, str):
@@ -43,7 +47,8 @@ class MLP(nn.Module):
         act = resolve(self.activation)
         x_BD = jnp.reshape(x, (x.shape[0], -1))
         for i, width in enumerate(self.features):
-            x_BD = nn.Dense(width, use_bias=self.use_bias, kernel_init=self.kernel_init)(x_BD)
+            dense = nn.Dense(width, self.use_bias, self.dtype, kernel_init=self.kernel_init)
+            x_BD = dense(x_BD)
             if i < len(self.features) - 1:
                 x_BD = act(x_BD)
-        return x_BD
+        return x_BD.astype(jnp.float32)

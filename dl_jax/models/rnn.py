@@ -19,6 +19,7 @@ Shape key: B batch, T time steps, F input features, H hidden units, K classes.
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import flax.linen as nn
 import jax
@@ -54,11 +55,14 @@ class SlideGRUCell(nn.RNNCellBase):
     features: int
     kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
     carry_init: nn.initializers.Initializer = nn.initializers.zeros_init()
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, h_BH: jax.Array, x_BF: jax.Array) -> tuple[jax.Array, jax.Array]:
         def dense(name):
-            return nn.Dense(self.features, kernel_init=self.kernel_init, name=name)
+            return nn.Dense(
+                self.features, dtype=self.dtype, kernel_init=self.kernel_init, name=name
+            )
 
         hx = jnp.concatenate([h_BH, x_BF], axis=-1)
         z = nn.sigmoid(dense("z")(hx))
@@ -112,6 +116,8 @@ class RNNClassifier(nn.Module):
       gate_bias: the initial bias of a gated cell's keep gate (`KEEP_GATES`), which `init`
         sets: 0 is flax's, a gate half open, so that the memory halves at every step; at 3 it
         starts 95% open (the forget-gate bias of Gers et al., 2000). The Elman cell has no gate.
+      dtype: the compute dtype, of the cell, its carry and the dense layer; parameters stay
+        float32 and the logits come out in float32.
     """
 
     cell: str = "lstm"
@@ -120,6 +126,7 @@ class RNNClassifier(nn.Module):
     head: str = "last"
     activation: str | Callable[[jax.Array], jax.Array] = "tanh"
     gate_bias: float = 0.0
+    dtype: Any = jnp.float32
 
     def init(self, rngs, *args, **kwargs):
         """flax's `init`, then the keep gate's bias set to `gate_bias` (flax's initializers
@@ -141,14 +148,27 @@ class RNNClassifier(nn.Module):
         if self.head not in HEADS:
             raise unknown_name("recurrent head", self.head, HEADS)
         x_BTF = x.reshape(*x.shape[:2], -1) if x.ndim == 4 else x
-        cell = make_cell(self.cell, self.hidden, resolve(self.activation), name="cell")
-        h_BTH = nn.RNN(cell)(x_BTF, seq_lengths=seq_lengths)
-        output = nn.Dense(self.num_classes, name="output")
+        activation = resolve(self.activation)
+        cell = make_cell(self.cell, self.hidden, activation, dtype=self.dtype, name="cell")
+        carry = initial_carry(cell, x_BTF[:, 0], self.dtype)
+        h_BTH = nn.RNN(cell)(x_BTF, initial_carry=carry, seq_lengths=seq_lengths)
+        output = nn.Dense(self.num_classes, dtype=self.dtype, name="output")
         if self.head == "every":
-            return output(h_BTH)
+            return output(h_BTH).astype(jnp.float32)
         b, t = x_BTF.shape[:2]
         last_B = (jnp.full((b,), t) if seq_lengths is None else seq_lengths) - 1
-        return output(jnp.take_along_axis(h_BTH, last_B[:, None, None], axis=1)[:, 0])
+        h_BH = jnp.take_along_axis(h_BTH, last_B[:, None, None], axis=1)[:, 0]
+        return output(h_BH).astype(jnp.float32)
+
+
+def initial_carry(cell, x_BF: jax.Array, dtype):
+    """The cell's zero carry in the compute `dtype`, or None (nn.RNN's own) for float32: a
+    carry must keep its dtype through the scan, and the Elman cell's new state comes out in
+    the compute dtype."""
+    if jnp.dtype(dtype) == jnp.float32:
+        return None
+    zeros = cell.initialize_carry(jax.random.key(0), x_BF.shape)  # zeros: the key is unused
+    return jax.tree.map(lambda c: c.astype(dtype), zeros)
 
 
 class DecoderCell(nn.RNNCellBase):
@@ -163,15 +183,17 @@ class DecoderCell(nn.RNNCellBase):
     hidden: int
     vocab_size: int
     teacher_force: bool = True
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, carry, token_B: jax.Array):
         cell_carry, predicted_B = carry
         if not self.teacher_force:
             token_B = predicted_B
-        x_BH = nn.Embed(self.vocab_size, self.hidden, name="embed")(token_B)
-        cell_carry, h_BH = make_cell(self.cell, self.hidden, name="cell")(cell_carry, x_BH)
-        logits_BV = nn.Dense(self.vocab_size, name="output")(h_BH)
+        x_BH = nn.Embed(self.vocab_size, self.hidden, dtype=self.dtype, name="embed")(token_B)
+        cell = make_cell(self.cell, self.hidden, dtype=self.dtype, name="cell")
+        cell_carry, h_BH = cell(cell_carry, x_BH)
+        logits_BV = nn.Dense(self.vocab_size, dtype=self.dtype, name="output")(h_BH)
         return (cell_carry, jnp.argmax(logits_BV, -1).astype(token_B.dtype)), logits_BV
 
     @nn.nowrap
@@ -188,17 +210,22 @@ class Decoder(nn.Module):
 
     `tokens_BT` are the decoder's inputs, a start token and then the target shifted right. With
     `teacher_force=True` (training) each step reads its token from them; with False
-    (generation) only the first, then its own greedy prediction. Returns logits [B, T, V].
+    (generation) only the first, then its own greedy prediction. Returns logits [B, T, V] in
+    float32, computed in `dtype`.
     """
 
     cell: str = "lstm"
     hidden: int = 128
     vocab_size: int = 16
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(self, carry, tokens_BT: jax.Array, *, teacher_force: bool) -> jax.Array:
-        step = DecoderCell(self.cell, self.hidden, self.vocab_size, teacher_force, name="step")
-        return nn.RNN(step)(tokens_BT, initial_carry=(carry, tokens_BT[:, 0]))
+        step = DecoderCell(
+            self.cell, self.hidden, self.vocab_size, teacher_force, self.dtype, name="step"
+        )
+        logits_BTV = nn.RNN(step)(tokens_BT, initial_carry=(carry, tokens_BT[:, 0]))
+        return logits_BTV.astype(jnp.float32)
 
 
 class Seq2SeqRNN(nn.Module):
@@ -206,12 +233,14 @@ class Seq2SeqRNN(nn.Module):
     source's last valid step starts a `Decoder` of the same cell kind (the slides' seq2seq).
 
     Decoding is teacher-forced when `train`, greedy otherwise (see `Decoder`). Each side embeds
-    its own tokens; both share the vocabulary. Returns logits [B, T, V].
+    its own tokens; both share the vocabulary. Returns logits [B, T, V] in float32, computed in
+    `dtype`.
     """
 
     cell: str = "lstm"
     hidden: int = 128
     vocab_size: int = 16
+    dtype: Any = jnp.float32
 
     @nn.compact
     def __call__(
@@ -222,8 +251,11 @@ class Seq2SeqRNN(nn.Module):
         *,
         train: bool = False,
     ) -> jax.Array:
-        x_BSH = nn.Embed(self.vocab_size, self.hidden, name="embed")(source_BS)
-        encoder = nn.RNN(make_cell(self.cell, self.hidden, name="encoder"), return_carry=True)
-        carry, _ = encoder(x_BSH, seq_lengths=source_lengths_B)
-        decoder = Decoder(self.cell, self.hidden, self.vocab_size, name="decoder")
+        x_BSH = nn.Embed(self.vocab_size, self.hidden, dtype=self.dtype, name="embed")(source_BS)
+        cell = make_cell(self.cell, self.hidden, dtype=self.dtype, name="encoder")
+        carry, _ = nn.RNN(cell, return_carry=True)(
+            x_BSH, initial_carry=initial_carry(cell, x_BSH[:, 0], self.dtype),
+            seq_lengths=source_lengths_B,
+        )  # fmt: skip
+        decoder = Decoder(self.cell, self.hidden, self.vocab_size, self.dtype, name="decoder")
         return decoder(carry, decoder_tokens_BT, teacher_force=train)
