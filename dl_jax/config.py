@@ -148,6 +148,7 @@ class CheckpointConfig:
 @dataclasses.dataclass(frozen=True)
 class LogConfig:
     tensorboard: bool = False  # also write TensorBoard event files (needs dl_jax[tensorboard])
+    profile: bool = False  # trace one chunk of training steps with jax.profiler into profile/
 
 
 def check(ok: bool, key: str, value: Any, expected: str) -> None:

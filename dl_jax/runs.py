@@ -4,8 +4,8 @@
 sequence_mnist.py, bit_counting.py, seq2seq.py): the experiment builds the model, the task and
 the data splits from its config, and `train` does the rest. The work directory gets
 config.json, metrics.jsonl (one JSON object per epoch, appended as each ends), checkpoints/,
-curves.png and, with --log.tensorboard=True, tensorboard/. Running the same command again
-resumes.
+curves.png, with --log.tensorboard=True tensorboard/, and with --log.profile=True profile/, a
+`jax.profiler` trace of one chunk of training steps. Running the same command again resumes.
 
 The config is any config tree with `optim`, `train`, `checkpoint`, `log` and `workdir` fields
 (`config.ClassifierConfig`, `config.SequenceConfig`).
@@ -73,8 +73,15 @@ def train_and_evaluate(
         state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
         for note in notes:
             print(note)
+        profile_dir = run_dir / "profile" if cfg.log.profile else None
         epochs = train.fit(
-            state, splits, cfg.train, mesh, position=position, checkpointer=checkpointer
+            state,
+            splits,
+            cfg.train,
+            mesh,
+            position=position,
+            checkpointer=checkpointer,
+            profile_dir=profile_dir,
         )
         metrics.keep_epochs(run_dir / "metrics.jsonl", position.epoch)
         writer = metrics.JsonlWriter(run_dir / "metrics.jsonl")
@@ -92,5 +99,10 @@ def train_and_evaluate(
 
     if position.epoch == cfg.train.epochs:
         print(f"all {cfg.train.epochs} epochs were already done in {run_dir}")
+    elif profile_dir:
+        print(
+            f"profile: one chunk of training steps traced in {profile_dir} (tensorboard "
+            f"--logdir={profile_dir}, or its perfetto_trace.json.gz in ui.perfetto.dev)"
+        )
     plots.plot_history(metrics.read_jsonl(run_dir / "metrics.jsonl"), run_dir / "curves.png")
     return Result(model, state, splits, run_dir)

@@ -11,10 +11,12 @@ Shape key: B batch, S steps in a chunk, N examples in a split.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import flax.linen as nn
@@ -233,6 +235,7 @@ def fit(
     *,
     position: Position | None = None,
     checkpointer: Checkpointer | None = None,
+    profile_dir: Path | None = None,
 ) -> Iterator[tuple[TrainState, dict[str, Any]]]:
     """Check the set-up and compile at once; return an iterator that trains one epoch per step.
 
@@ -241,7 +244,9 @@ def fit(
     epoch's steps), the task's test/loss and test metrics (test/accuracy, ...) on the whole test
     split, and the wall time of
     training and of evaluation, compilation excluded. A chunk with a non-finite loss raises
-    DivergedError, naming the steps and the last good checkpoint.
+    DivergedError, naming the steps and the last good checkpoint. With `profile_dir`, the first
+    chunk this call trains (compiled beforehand) is traced with `jax.profiler` into it, for
+    TensorBoard's profile plugin and, as perfetto_trace.json.gz, for ui.perfetto.dev.
     """
     steps = check_setup(cfg, mesh, splits)
     examples = num_examples(splits.train)
@@ -263,10 +268,14 @@ def fit(
     }
     eval_fn = evaluate.lower(state, test, cfg.eval_batch_size, batch_sharding).compile()
 
+    untraced = [profile_dir] if profile_dir else []
+
     def train_steps(epoch, first, size):
         nonlocal state
-        state, metrics = chunks[size](state, train, indices(epoch)[first : first + size])
-        losses_S = np.asarray(jax.device_get(metrics["train/loss"]))
+        tracing = untraced and jax.profiler.trace(untraced.pop(), create_perfetto_trace=True)
+        with tracing or contextlib.nullcontext():
+            state, metrics = chunks[size](state, train, indices(epoch)[first : first + size])
+            losses_S = np.asarray(jax.device_get(metrics["train/loss"]))
         _check_finite(losses_S, epoch, epoch * steps + first, checkpointer)
         return losses_S
 

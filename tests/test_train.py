@@ -1,3 +1,5 @@
+import gzip
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -229,3 +231,11 @@ def test_bfloat16_compute_trains_the_mlp_within_2_points_of_float32(sample):
         assert ("bf16[" in jaxpr) == (dtype == "bfloat16")
     assert accuracy["float32"] > 0.85
     assert abs(accuracy["bfloat16"] - accuracy["float32"]) < 0.02, accuracy
+
+
+def test_a_profiled_fit_traces_one_chunk_of_training_steps(small, tmp_path):
+    cfg = TrainConfig(epochs=1, batch_size=64, chunk_steps=4, eval_batch_size=100)
+    list(train.fit(make_state(), small, cfg, parallel.make_mesh(1), profile_dir=tmp_path))
+    (trace,) = tmp_path.glob("plugins/profile/*/*.trace.json.gz")
+    assert b"train_chunk" in gzip.decompress(trace.read_bytes())
+    assert list(tmp_path.glob("plugins/profile/*/perfetto_trace.json.gz"))
