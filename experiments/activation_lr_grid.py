@@ -53,6 +53,9 @@ class Config:
     workdir: str = "runs/activation_lr_grid"  # where the results go
 
 
+DEFAULTS = Config()
+
+
 def main(cfg: Config) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
     import jax
@@ -126,4 +129,4 @@ def main(cfg: Config) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main, Config(), __doc__)
+    cli.run(main, DEFAULTS, __doc__)

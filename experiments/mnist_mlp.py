@@ -17,6 +17,8 @@ from its last checkpoint (see dl_jax/checkpoint.py).
 from dl_jax import cli
 from dl_jax.config import ClassifierConfig
 
+DEFAULTS = ClassifierConfig()
+
 
 def main(cfg: ClassifierConfig) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
@@ -26,4 +28,4 @@ def main(cfg: ClassifierConfig) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main, ClassifierConfig(), __doc__)
+    cli.run(main, DEFAULTS, __doc__)

@@ -24,6 +24,8 @@ resumes; cells and lengths may be added to a finished study, and only the new ru
 from dl_jax import cli
 from dl_jax.config import VanishingConfig
 
+DEFAULTS = VanishingConfig()
+
 
 def main(cfg: VanishingConfig) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
@@ -37,4 +39,4 @@ def main(cfg: VanishingConfig) -> None:
 
 
 if __name__ == "__main__":
-    cli.run(main, VanishingConfig(), __doc__)
+    cli.run(main, DEFAULTS, __doc__)
