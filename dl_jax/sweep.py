@@ -34,6 +34,7 @@ import dataclasses
 import functools
 import os
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import jax
@@ -369,6 +370,7 @@ def train_grid(
     state: GridState | None = None,
     position: Position | None = None,
     checkpointer: Checkpointer | None = None,
+    profile_dir: Path | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Train every cell of `grid`; check and compile at once, then yield one record per epoch.
 
@@ -376,7 +378,8 @@ def train_grid(
     as it goes (see `train.epoch_loop`). Each record holds, in the order of `grid_cells(grid)`:
     `train_loss` (the recipe's loss, averaged over the epoch's steps), `test_accuracy` and
     `diverged` (arrays [C]), and `epoch` and `seconds` (the wall time of the epoch's training
-    for the whole grid, compilation excluded).
+    for the whole grid, compilation excluded). With `profile_dir`, the first chunk is traced
+    with `jax.profiler` into it, as `train.fit` does.
     """
     recipe = get_recipe(recipe_name)
     check_grid(grid, recipe, model)
@@ -435,6 +438,7 @@ def train_grid(
 
     def epochs_of_training():
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
+            untraced = [profile_dir] if profile_dir else []
 
             def train_steps(epoch, first, size):
                 run = functools.partial(
@@ -442,7 +446,8 @@ def train_grid(
                     train_data=train_data,
                     chunk_RSB=orders(epoch)[:, first : first + size],
                 )
-                return np.concatenate(list(pool.map(run, groups)))
+                with train.profiling(untraced.pop() if untraced else None):
+                    return np.concatenate(list(pool.map(run, groups)))
 
             def test_metrics():
                 run = functools.partial(_Group.evaluate, test_data=test_data)

@@ -272,8 +272,7 @@ def fit(
 
     def train_steps(epoch, first, size):
         nonlocal state
-        tracing = untraced and jax.profiler.trace(untraced.pop(), create_perfetto_trace=True)
-        with tracing or contextlib.nullcontext():
+        with profiling(untraced.pop() if untraced else None):
             state, metrics = chunks[size](state, train, indices(epoch)[first : first + size])
             losses_S = np.asarray(jax.device_get(metrics["train/loss"]))
         _check_finite(losses_S, epoch, epoch * steps + first, checkpointer)
@@ -303,6 +302,14 @@ def fit(
             )
 
     return epochs()
+
+
+def profiling(profile_dir: Path | None):
+    """A `jax.profiler` trace into `profile_dir` while the block runs (TensorBoard's profile
+    plugin, and perfetto_trace.json.gz for ui.perfetto.dev); nothing when it is None."""
+    if profile_dir is None:
+        return contextlib.nullcontext()
+    return jax.profiler.trace(profile_dir, create_perfetto_trace=True)
 
 
 def _check_finite(

@@ -94,6 +94,7 @@ def main(cfg: Config) -> None:
             state=state,
             position=position,
             checkpointer=checkpointer,
+            profile_dir=run_dir / "profile" if cfg.log.profile else None,
         )
         metrics.keep_epochs(results, position.epoch)
         writer = metrics.CsvWriter(results, metrics.GRID_COLUMNS)

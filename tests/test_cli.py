@@ -164,7 +164,8 @@ def test_grid_bad_input(args, message, tmp_path):
 
 
 def test_grid_on_the_sample_writes_every_file(tmp_path):
-    result = run("--data.source=sample", "--train.epochs=2", f"--workdir={tmp_path}", script=GRID)
+    args = ["--data.source=sample", "--train.epochs=2", "--log.profile=True"]
+    result = run(*args, f"--workdir={tmp_path}", script=GRID)
     assert result.returncode == 0, result.stderr
     assert "Epoch 2/2 - " in result.stdout and "| relu |" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == [
@@ -172,10 +173,12 @@ def test_grid_on_the_sample_writes_every_file(tmp_path):
         "config.json",
         "curves.png",
         "heatmap.png",
+        "profile",
         "results.csv",
         "results.md",
         "run.lock",
     ]
+    assert list(tmp_path.glob("profile/plugins/profile/*/perfetto_trace.json.gz"))
     rows = (tmp_path / "results.csv").read_text().splitlines()
     assert rows[0].startswith("optimizer,activation,learning_rate,seed,epoch,train_loss,")
     assert len(rows) == 1 + 45 * 2  # 5 activations x 9 learning rates, 2 epochs
