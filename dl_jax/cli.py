@@ -1,8 +1,10 @@
 """The one command-line boundary: every experiment script's `__main__` is `cli.run(...)`.
 
-It parses the dotted overrides, holds the run's work directory for this process before any
-data is loaded or anything compiled, calls the script's `main(cfg)`, and turns what the user
-can fix into one line on stderr and an exit status:
+It parses the dotted overrides, joins a multi-host run when `--dist.*` asks for one
+(`jax.distributed.initialize`, before anything touches the devices), holds the run's work
+directory (on process 0 only, for all of them) before any data is loaded or anything compiled,
+calls the script's `main(cfg)`, and turns what the user can fix into one line on stderr and an
+exit status:
 
 - a `DLJaxError` (bad name, value, data or workdir; divergence; a full or read-only disk):
   `error: <message>`, exit status 2;
@@ -42,7 +44,15 @@ def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] |
         return None
     try:
         cfg = config.parse_overrides(default_cfg, argv)
-        held = workdir.hold(cfg.workdir) if hasattr(cfg, "workdir") else contextlib.nullcontext()
+        main_process = True
+        if getattr(cfg, "dist", None) is not None and cfg.dist.enabled:
+            from dl_jax import parallel  # imports jax: only for multi-host runs here
+
+            parallel.initialize(cfg.dist)  # before anything touches the devices
+            main_process = parallel.is_main_process()
+        held = contextlib.nullcontext()
+        if hasattr(cfg, "workdir") and main_process:  # process 0 holds it for all of them
+            held = workdir.hold(cfg.workdir)
         with held:
             return main(cfg)
     except DLJaxError as e:

@@ -151,6 +151,33 @@ class LogConfig:
     profile: bool = False  # trace one chunk of training steps with jax.profiler into profile/
 
 
+@dataclasses.dataclass(frozen=True)
+class DistConfig:
+    coordinator: str | None = None  # multi-host: process 0's HOST:PORT (jax.distributed)
+    num_processes: int = 1  # multi-host: processes in the run, one per host
+    process_id: int = 0  # multi-host: this process's index, 0 to num_processes - 1
+    auto: bool = False  # multi-host: let jax.distributed find them (TPU pods, SLURM)
+
+    def __post_init__(self):
+        check(self.num_processes >= 1, "dist.num_processes", self.num_processes, "an int >= 1")
+        check(
+            0 <= self.process_id < self.num_processes,
+            "dist.process_id",
+            self.process_id,
+            f"0 to {self.num_processes - 1} (--dist.num_processes={self.num_processes})",
+        )
+        check(
+            self.num_processes == 1 or self.coordinator is not None,
+            "dist.coordinator",
+            self.coordinator,
+            "HOST:PORT of process 0 when --dist.num_processes > 1",
+        )
+
+    @property
+    def enabled(self) -> bool:
+        return self.auto or self.num_processes > 1
+
+
 def check(ok: bool, key: str, value: Any, expected: str) -> None:
     """Refuse a config value: `--key=value is invalid: expected ...`."""
     if not ok:
@@ -167,6 +194,7 @@ class ClassifierConfig:
     train: TrainConfig = TrainConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     log: LogConfig = LogConfig()
+    dist: DistConfig = DistConfig()
     workdir: str = "runs/mnist_mlp"  # config, metrics, checkpoints and plots of the run
 
 
@@ -191,6 +219,7 @@ class SequenceConfig:
     train: TrainConfig = TrainConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     log: LogConfig = LogConfig()
+    dist: DistConfig = DistConfig()
     workdir: str = "runs/bit_counting"  # config, metrics, checkpoints and plots of the run
 
 

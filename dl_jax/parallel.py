@@ -61,3 +61,32 @@ def check_divisible(batch_size: int, mesh: Mesh, key: str = "train.batch_size") 
             f"--{key}={batch_size} does not divide over {devices} devices; "
             f"use a multiple of {devices}"
         )
+
+
+def initialize(dist) -> None:
+    """Join a multi-host run (`config.DistConfig`) with `jax.distributed.initialize`, before
+    anything touches the devices; a single-host run (the default) does nothing. Afterwards the
+    meshes span every process's devices."""
+    if not dist.enabled:
+        return
+    if dist.auto:
+        jax.distributed.initialize()
+    else:
+        jax.distributed.initialize(
+            coordinator_address=dist.coordinator,
+            num_processes=dist.num_processes,
+            process_id=dist.process_id,
+        )
+
+
+def is_main_process() -> bool:
+    """Process 0 of a multi-host run (or the only one): the one that writes files."""
+    return jax.process_index() == 0
+
+
+def barrier(name: str) -> None:
+    """Wait here until every process of a multi-host run arrives (nothing on one host)."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        multihost_utils.sync_global_devices(name)

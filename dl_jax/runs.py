@@ -8,7 +8,9 @@ curves.png, with --log.tensorboard=True tensorboard/, and with --log.profile=Tru
 `jax.profiler` trace of one chunk of training steps. Running the same command again resumes.
 
 The config is any config tree with `optim`, `train`, `checkpoint`, `log` and `workdir` fields
-(`config.ClassifierConfig`, `config.SequenceConfig`).
+(`config.ClassifierConfig`, `config.SequenceConfig`). In a multi-host run (`--dist.*`) every
+process trains its share of each batch and takes part in the checkpoint saves; only process 0
+writes config.json, metrics.jsonl, the plots and TensorBoard files.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from dl_jax.tasks import Task
 from dl_jax.train import TrainState
 
 # Fields a resumed run may change in every experiment: they do not change its results.
-HARMLESS = ("workdir", "checkpoint.", "log.")
+HARMLESS = ("workdir", "checkpoint.", "log.", "dist.")
 
 
 @dataclasses.dataclass
@@ -37,6 +39,7 @@ class Result:
     state: TrainState
     splits: Splits
     run_dir: Path
+    main_process: bool = True  # whether this process writes the run's files (multi-host: 0)
 
 
 def train_and_evaluate(
@@ -67,8 +70,11 @@ def train_and_evaluate(
     def init():
         return train.create_train_state(model, tx, task, cfg.train.seed, example)
 
-    run_dir = Path(cfg.workdir)  # held by this process since cli.run
-    workdirs.prepare(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity())
+    run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
+    main_process = parallel.is_main_process()  # the one that writes files; all save checkpoints
+    if main_process:
+        workdirs.prepare(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity())
+    parallel.barrier("prepared")
     with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
         for note in notes:
@@ -83,15 +89,17 @@ def train_and_evaluate(
             checkpointer=checkpointer,
             profile_dir=profile_dir,
         )
-        metrics.keep_epochs(run_dir / "metrics.jsonl", position.epoch)
-        writer = metrics.JsonlWriter(run_dir / "metrics.jsonl")
-        board = None
-        if cfg.log.tensorboard:
-            board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
+        writer = board = None
+        if main_process:
+            metrics.keep_epochs(run_dir / "metrics.jsonl", position.epoch)
+            writer = metrics.JsonlWriter(run_dir / "metrics.jsonl")
+            if cfg.log.tensorboard:
+                board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
         for trained, record in epochs:
             state = trained
             print(metrics.format_epoch(record, cfg.train.epochs), flush=True)
-            writer.write(record)
+            if writer:
+                writer.write(record)
             if board:
                 board.write(record["epoch"], {k: v for k, v in record.items() if "/" in k})
         if board:
@@ -104,5 +112,6 @@ def train_and_evaluate(
             f"profile: one chunk of training steps traced in {profile_dir} (tensorboard "
             f"--logdir={profile_dir}, or its perfetto_trace.json.gz in ui.perfetto.dev)"
         )
-    plots.plot_history(metrics.read_jsonl(run_dir / "metrics.jsonl"), run_dir / "curves.png")
-    return Result(model, state, splits, run_dir)
+    if main_process:
+        plots.plot_history(metrics.read_jsonl(run_dir / "metrics.jsonl"), run_dir / "curves.png")
+    return Result(model, state, splits, run_dir, main_process)

@@ -34,8 +34,8 @@ def main(cfg: ClassifierConfig) -> None:
     from dl_jax.models import cnn
 
     result = classifier.train_and_evaluate(cfg)
-    if cfg.model.name == "mlp":
-        return  # no convolutions to draw
+    if cfg.model.name == "mlp" or not result.main_process:
+        return  # no convolutions to draw, or another process draws them
     variables = {"params": result.state.params}
     plots.plot_filters(cnn.first_conv_kernel(result.state.params), result.run_dir / "filters.png")
     image = result.splits.test["image"][:1]

@@ -38,9 +38,10 @@ def main(cfg: SequenceConfig) -> None:
     from dl_jax import sequences
 
     result = sequences.train_and_evaluate(cfg)
-    path = result.run_dir / "examples.md"
-    sequences.write_examples(result, path, cfg.task.lsb_first)
-    print(f"examples: {path}")
+    if result.main_process:
+        path = result.run_dir / "examples.md"
+        sequences.write_examples(result, path, cfg.task.lsb_first)
+        print(f"examples: {path}")
 
 
 if __name__ == "__main__":

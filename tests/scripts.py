@@ -67,10 +67,20 @@ def run(script, args, workdir, interrupt=None):
 
 
 def final_state(workdir):
-    """The newest checkpoint's step and state, restored with orbax alone."""
-    with ocp.CheckpointManager((workdir / "checkpoints").absolute()) as manager:
+    """The newest checkpoint's step and state, restored with orbax alone onto this process's
+    first device (whatever devices and processes saved it)."""
+    handlers = {"state": ocp.StandardCheckpointHandler(), "meta": ocp.JsonCheckpointHandler()}
+    one = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    directory = (workdir / "checkpoints").absolute()
+    with ocp.CheckpointManager(directory, item_handlers=handlers) as manager:
         step = manager.latest_step()
-        restored = manager.restore(step, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+        abstract = jax.tree.map(
+            lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=one),
+            manager.item_metadata(step)["state"],
+        )
+        restored = manager.restore(
+            step, args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract))
+        )
     return step, restored.state
 
 

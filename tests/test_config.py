@@ -78,7 +78,7 @@ def test_help_lists_every_field_with_its_comment(capsys):
     assert out.startswith("Doc line.")
     assert "--optim.learning_rate=0.001  # step size" in out
     assert "--workdir=None  # output folder" in out
-    assert out.count("\n  --") == len(config.field_paths(Cfg())) == 29
+    assert out.count("\n  --") == len(config.field_paths(Cfg())) > 20
 
 
 def test_run_turns_user_errors_into_one_line(capsys):
