@@ -200,6 +200,7 @@ def test_a_workdir_holding_something_else_is_left_alone(tmp_path):
     assert_one_line_error(result, "notes.txt is a file, not a directory")
 
 
+@pytest.mark.slow  # tests/test_workdir.py checks the same refusals in-process
 def test_resuming_with_a_different_config_is_refused(tmp_path):
     args = ["--data.source=sample", "--train.epochs=1", f"--workdir={tmp_path}"]
     assert run(*args).returncode == 0

@@ -41,8 +41,8 @@ KILL_POINTS = [
 GRID_KILL_POINTS = [
     pytest.param("boundary:1", marks=SLOW),
     pytest.param("after_save:2", marks=SLOW),
-    pytest.param("during_save:3", marks=SLOW),  # the MLP's and CNN's during_save stay
-    "boundary:4",
+    pytest.param("during_save:3", marks=SLOW),  # the MLP's during_save stays
+    pytest.param("boundary:4", marks=SLOW),
     pytest.param("after_save:6", marks=SLOW),
 ]
 
@@ -59,7 +59,8 @@ def test_killed_single_run_resumes_bit_identical(interrupt, reference, tmp_path)
     assert_same_results(tmp_path, reference["mlp"])
 
 
-@pytest.mark.parametrize("interrupt", ["during_save:6", pytest.param("boundary:4", marks=SLOW)])
+@SLOW  # the single runs' kill points cover the loop; test_train checks dropout and shifts
+@pytest.mark.parametrize("interrupt", ["during_save:6", "boundary:4"])
 def test_killed_cnn_with_dropout_resumes_bit_identical(interrupt, reference, tmp_path):
     killed = run(CNN, CNN_ARGS, tmp_path, interrupt)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
@@ -141,6 +142,7 @@ def test_sigterm_saves_stops_cleanly_and_resumes(reference, tmp_path):
     assert_same_results(tmp_path, reference["mlp"])
 
 
+@SLOW  # test_faults.py stops its run with Ctrl-C, which takes the same path
 def test_sigterm_from_outside(tmp_path):
     """A real SIGTERM from another process, while training: saved, stopped, resumed."""
     args = ["--data.source=sample", "--train.epochs=40", "--checkpoint.every_minutes=0"]
