@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -110,9 +111,13 @@ def _quiet_failed_save_leftovers() -> None:
     """Keep orbax's leftovers of a refused save out of stderr, for the rest of the process.
 
     They come up to interpreter shutdown: asyncio reports each abandoned task when it is
-    collected, and tensorstore's late callbacks find orbax's event loop closed (an
-    "unraisable" RuntimeError). Anything else is reported as before.
+    collected, tensorstore's late callbacks find orbax's event loop closed (an "unraisable"
+    RuntimeError), and the write fragments of an array sharded over several devices are
+    collected unawaited (a RuntimeWarning). Anything else is reported as before.
     """
+    warnings.filterwarnings(
+        "ignore", r"coroutine '.*\.write_fragment' was never awaited", RuntimeWarning
+    )
     for name in ("absl", "asyncio"):
         if _LOG_FILTER not in logging.getLogger(name).filters:
             logging.getLogger(name).addFilter(_LOG_FILTER)
