@@ -328,7 +328,7 @@ class _Group:
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
-    cells_per_pass: int  # cells vmapped together, on each device
+    cells_per_pass: int  # cells vmapped together (at most a group's, or a device's, cells)
     workers: int  # concurrent groups of cells (threads), on one device
     mesh: Mesh | None  # the "grid" axis over several devices, or None for one device
 
@@ -344,10 +344,8 @@ def _layout(grid: GridConfig, num_cells: int) -> _Layout:
     """
     on_cpu = jax.default_backend() == "cpu"
     mesh = parallel.make_mesh(grid.num_devices, parallel.GRID_AXIS, "grid.num_devices")
-    devices = mesh.devices.size
-    cells_per_device = parallel.padded_size(num_cells, mesh) // devices
-    cells_per_pass = min(grid.cells_per_pass or (1 if on_cpu else num_cells), cells_per_device)
-    if devices > 1:
+    cells_per_pass = grid.cells_per_pass or (1 if on_cpu else num_cells)  # capped per group
+    if mesh.devices.size > 1:
         return _Layout(cells_per_pass, 1, mesh)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = grid.workers or ((cores or 1) if on_cpu else 1)
@@ -397,20 +395,17 @@ def train_grid(
     groups = []
     for optimizer in grid.optimizers:
         size = len(jax.tree.leaves(state[optimizer])[0])
+        make_program = functools.partial(Program, model, grid.activations, recipe.name, optimizer)
         if mesh:  # one group of all the optimizer's cells, padded and split over the devices
             padded = _pad(state[optimizer], parallel.padded_size(size, mesh))
+            per_device = len(jax.tree.leaves(padded)[0]) // mesh.devices.size
             sharded = jax.device_put(padded, parallel.grid_sharding(mesh))
-            program = Program(model, grid.activations, recipe.name, optimizer,
-                              min(layout.cells_per_pass, parallel.padded_size(size, mesh)
-                                  // mesh.devices.size))  # fmt: skip
+            program = make_program(min(layout.cells_per_pass, per_device))
             groups.append(_Group(optimizer, program, sharded, size, mesh))
             continue
         for part in np.array_split(np.arange(size), min(workers, size)):
-            program = Program(
-                model, grid.activations, recipe.name, optimizer,
-                min(layout.cells_per_pass, len(part)),
-            )  # fmt: skip
             part_state = jax.tree.map(lambda x, p=part: x[p[0] : p[-1] + 1], state[optimizer])
+            program = make_program(min(layout.cells_per_pass, len(part)))
             groups.append(_Group(optimizer, program, jax.device_put(part_state), len(part)))
 
     @functools.lru_cache(maxsize=1)

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from dl_jax.config import DistConfig
+from dl_jax import classifier, config
+from dl_jax.config import ClassifierConfig, DistConfig
 from dl_jax.errors import ConfigError
 from scripts import INTERRUPT, MLP, assert_same_results
 
@@ -67,7 +68,11 @@ def records(workdir):
 
 def test_a_multihost_run_gives_the_one_process_result_and_only_process_0_writes(tmp_path):
     popens, outputs = run_processes(tmp_path / "two", processes=2, devices_each=2)
-    run_processes(tmp_path / "one", processes=1, devices_each=4)
+    one_process = config.parse_overrides(  # here, on 4 of conftest's 8 devices
+        ClassifierConfig(), [*ARGS, "--train.num_devices=4", f"--workdir={tmp_path / 'one'}"]
+    )
+    (tmp_path / "one").mkdir()
+    classifier.train_and_evaluate(one_process)
     two, one = records(tmp_path / "two"), records(tmp_path / "one")
     assert len(two) == 2  # one writer: one row per epoch
     for a, b in zip(two, one, strict=True):
@@ -75,7 +80,7 @@ def test_a_multihost_run_gives_the_one_process_result_and_only_process_0_writes(
             np.testing.assert_allclose(a[key], b[key], rtol=1e-6)
     assert (tmp_path / "two" / "run.lock").read_text().strip() == ""  # released by process 0
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
-        p.name for p in (tmp_path / "one").iterdir()
+        [*(p.name for p in (tmp_path / "one").iterdir()), "run.lock"]
     )
     for out, _ in outputs:  # both processes trained the whole run, on all 4 devices
         assert "devices: 4 x cpu" in out and "Epoch 2/2" in out
