@@ -73,7 +73,7 @@ def test_the_elman_cell_has_no_gate_to_bias():
         models.build(ModelConfig(name="rnn", cell="simple", gate_bias=3.0))
 
 
-@pytest.mark.slow  # 8 small runs, then 1 more: 15 s on a fresh machine
+@pytest.mark.slow  # 6 small runs, then 1 more: 15 s on a fresh machine
 def test_the_study_trains_each_series_writes_its_figure_and_adds_lengths(tmp_path):
     cfg = VanishingConfig(
         study=StudyConfig(cells=("simple", "gru"), lengths=(3, 6), gate_biases=(0.0, 3.0)),
