@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
@@ -140,10 +141,12 @@ class SequenceTagging(Task):
     def inputs(self, batch: Batch) -> tuple[jax.Array, ...]:
         return batch["x"], batch["length"]
 
+    length_key: ClassVar[str] = "length"  # the batch's count of target steps that count
+
     def mask(self, batch: Batch) -> jax.Array:
-        """[B, T]: True on the steps that count."""
+        """[B, T]: True on the steps that count, the first `batch[length_key]` of each."""
         steps_T = jnp.arange(batch["target"].shape[1])
-        return steps_T < batch["length"][:, None]
+        return steps_T < batch[self.length_key][:, None]
 
     def loss(self, logits_BTK: jax.Array, batch: Batch) -> jax.Array:
         mask_BT = self.mask(batch)
@@ -176,15 +179,12 @@ class Seq2Seq(SequenceTagging):
     """
 
     go_token: int = 0
+    length_key: ClassVar[str] = "target_length"
 
     def inputs(self, batch: Batch) -> tuple[jax.Array, ...]:
         target_BT = batch["target"]
         go_B1 = jnp.full_like(target_BT[:, :1], self.go_token)
         return batch["x"], batch["length"], jnp.concatenate([go_B1, target_BT[:, :-1]], axis=1)
-
-    def mask(self, batch: Batch) -> jax.Array:
-        steps_T = jnp.arange(batch["target"].shape[1])
-        return steps_T < batch["target_length"][:, None]
 
 
 def evaluation_sums(task: Task, outputs, batch: Batch, mask_B: jax.Array) -> dict[str, Metric]:
