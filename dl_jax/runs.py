@@ -1,8 +1,8 @@
 """One run trained end to end into its work directory, for any model, task and data.
 
-`train` is the body of every single-run experiment (mnist_mlp.py, mnist_cnn.py,
+`train_and_evaluate` is the body of every single-run experiment (mnist_mlp.py, mnist_cnn.py,
 sequence_mnist.py, bit_counting.py, seq2seq.py): the experiment builds the model, the task and
-the data splits from its config, and `train` does the rest. The work directory gets
+the data splits from its config, and `train_and_evaluate` does the rest. The work directory gets
 config.json, metrics.jsonl (one JSON object per epoch, appended as each ends), checkpoints/,
 curves.png, with --log.tensorboard=True tensorboard/, and with --log.profile=True profile/, a
 `jax.profiler` trace of one chunk of training steps. Running the same command again resumes.

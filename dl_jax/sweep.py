@@ -433,16 +433,15 @@ def train_grid(
 
     def epochs_of_training():
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-            untraced = [profile_dir] if profile_dir else []
 
+            @functools.partial(train.trace_first_call, profile_dir=profile_dir)
             def train_steps(epoch, first, size):
                 run = functools.partial(
                     _Group.train,
                     train_data=train_data,
                     chunk_RSB=orders(epoch)[:, first : first + size],
                 )
-                with train.profiling(untraced.pop() if untraced else None):
-                    return np.concatenate(list(pool.map(run, groups)))
+                return np.concatenate(list(pool.map(run, groups)))
 
             def test_metrics():
                 run = functools.partial(_Group.evaluate, test_data=test_data)

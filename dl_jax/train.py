@@ -11,7 +11,6 @@ Shape key: B batch, S steps in a chunk, N examples in a split.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import time
@@ -268,13 +267,11 @@ def fit(
     }
     eval_fn = evaluate.lower(state, test, cfg.eval_batch_size, batch_sharding).compile()
 
-    untraced = [profile_dir] if profile_dir else []
-
+    @functools.partial(trace_first_call, profile_dir=profile_dir)
     def train_steps(epoch, first, size):
         nonlocal state
-        with profiling(untraced.pop() if untraced else None):
-            state, metrics = chunks[size](state, train, indices(epoch)[first : first + size])
-            losses_S = np.asarray(jax.device_get(metrics["train/loss"]))
+        state, metrics = chunks[size](state, train, indices(epoch)[first : first + size])
+        losses_S = np.asarray(jax.device_get(metrics["train/loss"]))
         _check_finite(losses_S, epoch, epoch * steps + first, checkpointer)
         return losses_S
 
@@ -304,12 +301,22 @@ def fit(
     return epochs()
 
 
-def profiling(profile_dir: Path | None):
-    """A `jax.profiler` trace into `profile_dir` while the block runs (TensorBoard's profile
-    plugin, and perfetto_trace.json.gz for ui.perfetto.dev); nothing when it is None."""
+def trace_first_call(fn: Callable, profile_dir: Path | None) -> Callable:
+    """`fn` with its first call traced by `jax.profiler` into `profile_dir` (for TensorBoard's
+    profile plugin, and perfetto_trace.json.gz for ui.perfetto.dev); `fn` itself when None."""
     if profile_dir is None:
-        return contextlib.nullcontext()
-    return jax.profiler.trace(profile_dir, create_perfetto_trace=True)
+        return fn
+    untraced = [True]
+
+    @functools.wraps(fn)
+    def traced(*args, **kwargs):
+        if not untraced:
+            return fn(*args, **kwargs)
+        untraced.clear()
+        with jax.profiler.trace(profile_dir, create_perfetto_trace=True):
+            return fn(*args, **kwargs)
+
+    return traced
 
 
 def _check_finite(
