@@ -44,16 +44,7 @@ def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] |
         return None
     try:
         cfg = config.parse_overrides(default_cfg, argv)
-        main_process = True
-        if getattr(cfg, "dist", None) is not None and cfg.dist.enabled:
-            from dl_jax import parallel  # imports jax: only for multi-host runs here
-
-            parallel.initialize(cfg.dist)  # before anything touches the devices
-            main_process = parallel.is_main_process()
-        held = contextlib.nullcontext()
-        if hasattr(cfg, "workdir") and main_process:  # process 0 holds it for all of them
-            held = workdir.hold(cfg.workdir)
-        with held:
+        with _held(cfg):
             return main(cfg)
     except DLJaxError as e:
         if isinstance(e, Stopped):  # saved; a Ctrl-C during the exit has nothing left to stop
@@ -63,3 +54,20 @@ def run(main: Callable[[Any], Any], default_cfg, doc: str, argv: Sequence[str] |
     except KeyboardInterrupt:  # before training started; a second Ctrl-C in training exits itself
         print(INTERRUPTED, file=sys.stderr)
         raise SystemExit(130) from None
+
+
+@contextlib.contextmanager
+def _held(cfg):
+    """Join a multi-host run if `cfg.dist` asks for one, then hold `cfg.workdir` (if the config
+    has one): on process 0, for all processes, which stop together if it cannot be held."""
+    if not hasattr(cfg, "workdir"):
+        yield
+    elif getattr(cfg, "dist", None) is None or not cfg.dist.enabled:
+        with workdir.hold(cfg.workdir):
+            yield
+    else:
+        from dl_jax import parallel  # imports jax: only for multi-host runs here
+
+        parallel.initialize(cfg.dist)  # before anything touches the devices
+        with parallel.held_by_main_process(cfg.workdir):
+            yield

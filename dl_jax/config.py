@@ -104,7 +104,8 @@ class GridConfig:
     chunk_examples: int = 12800  # examples per cell per compiled call; progress shows in between
     cells_per_pass: int = 0  # cells vmapped together; 0: 1 on CPU (cache-resident), all elsewhere
     workers: int = 0  # groups of cells trained concurrently; 0: one per core on CPU, 1 elsewhere
-    num_devices: int = 0  # devices on the "grid" mesh axis; 0: all local devices
+    num_devices: int = 0  # devices the grid runs on; 0: all
+    data_devices: int = 0  # of those, devices that split each cell's batch; 0: auto (see sweep)
 
     def __post_init__(self):
         for name in ("activations", "learning_rates", "seeds", "optimizers"):
@@ -124,7 +125,7 @@ class GridConfig:
             min(self.learning_rates) > 0, "grid.learning_rates", self.learning_rates, "numbers > 0"
         )
         check(self.chunk_examples > 0, "grid.chunk_examples", self.chunk_examples, "an int > 0")
-        for name in ("cells_per_pass", "workers", "num_devices"):
+        for name in ("cells_per_pass", "workers", "num_devices", "data_devices"):
             check(getattr(self, name) >= 0, f"grid.{name}", getattr(self, name), "0 (auto) or more")
 
 
@@ -254,6 +255,7 @@ class VanishingConfig:
     train: TrainConfig = TrainConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     log: LogConfig = LogConfig()
+    dist: DistConfig = DistConfig()
     workdir: str = "runs/vanishing_gradients"  # one sub-directory per run, and the figure
 
 

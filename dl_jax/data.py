@@ -289,7 +289,7 @@ def _from_tfds(name: str, tfds_dir: str | Path | None) -> Splits:
     """Read a prepared TFDS copy through `tfds.data_source`, once per split, caching as .npz."""
     import tensorflow_datasets as tfds
 
-    where = Path(tfds_dir or tfds.core.constants.DATA_DIR)
+    where = _tfds_root(tfds_dir)
     if not (where / name).is_dir():
         raise DataError(f"TFDS copy at {where / name} (no such folder)")
     splits = {}
@@ -329,10 +329,25 @@ def _save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         pass
 
 
+def _tfds_root(tfds_dir: str | Path | None) -> Path:
+    """`tfds_dir`, or TFDS's own (`TFDS_DATA_DIR`, else ~/tensorflow_datasets); a local or
+    mounted folder, since reading a bucket's URL would need TensorFlow's file systems."""
+    import tensorflow_datasets as tfds
+
+    where = str(tfds_dir or tfds.core.constants.DATA_DIR)
+    if "://" in where:
+        raise DataError(
+            f"TFDS data at {where}: URLs are not read directly; mount the bucket (gcsfuse) and "
+            "give its path as --data.tfds_dir=PATH or TFDS_DATA_DIR"
+        )
+    return Path(where)
+
+
 def _prepare_tfds(name: str, tfds_dir: str | Path | None, idx_dir: Path | None) -> None:
     """Prepare the TFDS copy of `name` without TensorFlow, from `idx_dir` or by downloading."""
     import tensorflow_datasets as tfds
 
+    _tfds_root(tfds_dir)
     builder = _builder_class(name)(idx_dir=idx_dir, data_dir=tfds_dir, file_format="array_record")
     builder.download_and_prepare(
         download_config=tfds.download.DownloadConfig(try_download_gcs=False)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dl_jax import files, metrics, plots, runs, sequences, train
+from dl_jax import files, metrics, parallel, plots, runs, sequences, train
 from dl_jax import workdir as workdirs
 from dl_jax.config import SequenceConfig, VanishingConfig
 from dl_jax.errors import ConfigError, unknown_name
@@ -57,10 +57,14 @@ def study(cfg: VanishingConfig) -> dict:
         if value != getattr(getattr(defaults, section), name):
             where = f"--study.{study_key} sets it for each run" if study_key else "it is fixed"
             raise ConfigError(f"--{key}={value!r} is invalid here: {where}")
-    run_dir = Path(cfg.workdir)  # held by this process since cli.run
+    run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
     # Cells and lengths may be added to a study: the runs done are reused, each checked by its
-    # own config.json.
-    workdirs.prepare(run_dir, cfg, (*runs.HARMLESS, "study."), dataset=None)
+    # own config.json. In a multi-host run (--dist.*) every process trains every run; process 0
+    # writes the files.
+    parallel.on_main_process(
+        lambda: workdirs.prepare(run_dir, cfg, (*runs.HARMLESS, "study."), dataset=None),
+        f"prepare {run_dir}",
+    )
     longest = max(cfg.study.lengths)
     accuracy, gradients = {}, {}
     for cell, gate_bias in _variants(cfg):
@@ -73,6 +77,8 @@ def study(cfg: VanishingConfig) -> dict:
             accuracy[label][length] = final["test/accuracy"]
         gradients[label] = _gradients(result, cfg.train.seed)  # the longest length's run
     results = {"accuracy": accuracy, "gradients": gradients, "length": longest}
+    if not parallel.is_main_process():
+        return results
     with files.replacing(run_dir / "results.json") as tmp:
         tmp.write_text(json.dumps(_as_lists(results), indent=1) + "\n")
     plots.plot_vanishing_gradients(
@@ -100,16 +106,18 @@ def _train(cfg: VanishingConfig, cell: str, gate_bias: float, length: int) -> ru
         train=cfg.train,
         checkpoint=cfg.checkpoint,
         log=cfg.log,
+        dist=cfg.dist,
         workdir=str(sub_dir),
     )
-    with workdirs.hold(sub_dir):
+    with parallel.held_by_main_process(sub_dir):
         return sequences.train_and_evaluate(sub)
 
 
 def _gradients(result: runs.Result, seed: int) -> dict[str, np.ndarray]:
-    """The input-gradient norms by lag of the run's model, as initialized and as trained."""
+    """The input-gradient norms by lag of the run's model, as initialized and as trained (each
+    process alone, on its own copy of the trained parameters)."""
     batch = {k: jnp.asarray(v[:GRADIENT_EXAMPLES]) for k, v in result.splits.test.items()}
-    state = result.state
+    state = result.state.replace(params=parallel.local_copy(result.state.params))
     init_key, _, _ = train.root_keys(seed)
     initial = result.model.init(init_key, *state.task.inputs(batch))["params"]
     return {

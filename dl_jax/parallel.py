@@ -6,41 +6,66 @@
 - "grid": the cells of a sweep (`dl_jax.sweep`) are split over it. Cells are independent, so
   nothing crosses it: each device trains its own cells with `jax.shard_map`. A grid whose cell
   count does not divide the devices is padded (`padded_size`) with cells that never reach an
-  output or a checkpoint.
+  output or a checkpoint. With more devices than cells, a sweep's mesh is 2-D (grid x data):
+  each cell's batch is split over "data" too, and its gradients are averaged over it.
 
 (This is what the spec's "pmap'd across devices" means today: `jax.pmap` is in maintenance mode
 and is itself implemented on `shard_map` since JAX 0.8.)
 """
 
+import contextlib
+import math
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import jax
+import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from dl_jax.errors import ConfigError
+from dl_jax import workdir
+from dl_jax.errors import ConfigError, DLJaxError
 
 DATA_AXIS = "data"
 GRID_AXIS = "grid"
 
 
-def make_mesh(num_devices: int = 0, axis: str = DATA_AXIS, key: str = "train.num_devices") -> Mesh:
-    """A mesh over the first `num_devices` local devices (0 means all) with one axis, `axis`;
-    `key` is the option that chose the count, for the error if there are fewer devices."""
+def device_count(num_devices: int = 0, key: str = "train.num_devices") -> int:
+    """`num_devices`, or all devices for 0; `key` is the option that chose it, for the error if
+    there are fewer devices."""
     available = len(jax.devices())
     if num_devices > available:
         raise ConfigError(f"--{key}={num_devices}, but only {available} device(s) are available")
-    num_devices = num_devices or available
+    return num_devices or available
+
+
+def make_mesh(num_devices: int = 0, axis: str = DATA_AXIS, key: str = "train.num_devices") -> Mesh:
+    """A mesh over the first `num_devices` devices (0 means all) with one axis, `axis`."""
+    return _mesh({axis: device_count(num_devices, key)})
+
+
+def make_grid_mesh(grid_devices: int, data_devices: int) -> Mesh:
+    """The 2-D mesh of a sweep: its cells split over "grid", each cell's batch over "data"."""
+    return _mesh({GRID_AXIS: grid_devices, DATA_AXIS: data_devices})
+
+
+def _mesh(shape: dict[str, int]) -> Mesh:
+    size = math.prod(shape.values())
     return jax.make_mesh(
-        (num_devices,), (axis,), axis_types=(AxisType.Auto,), devices=jax.devices()[:num_devices]
+        tuple(shape.values()),
+        tuple(shape),
+        axis_types=(AxisType.Auto,) * len(shape),
+        devices=jax.devices()[:size],
     )
 
 
 def grid_sharding(mesh: Mesh) -> NamedSharding:
-    """Leading (cell) axis split over the "grid" axis."""
+    """Leading (cell) axis split over the "grid" axis (and whole along "data")."""
     return NamedSharding(mesh, PartitionSpec(GRID_AXIS))
 
 
 def padded_size(cells: int, mesh: Mesh) -> int:
-    """The smallest multiple of the mesh's size that holds `cells`."""
-    return -(-cells // mesh.devices.size) * mesh.devices.size
+    """The smallest multiple of the mesh's "grid" axis that holds `cells`."""
+    return -(-cells // mesh.shape[GRID_AXIS]) * mesh.shape[GRID_AXIS]
 
 
 def batch_sharding(mesh: Mesh) -> NamedSharding:
@@ -51,6 +76,11 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 def replicated(mesh: Mesh) -> NamedSharding:
     """A full copy on every device."""
     return NamedSharding(mesh, PartitionSpec())
+
+
+def gathered(tree, mesh: Mesh):
+    """`tree` whole on every device, inside a jitted function: what each host then reads."""
+    return jax.lax.with_sharding_constraint(tree, replicated(mesh))
 
 
 def check_divisible(batch_size: int, mesh: Mesh, key: str = "train.batch_size") -> None:
@@ -84,9 +114,48 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
-def barrier(name: str) -> None:
-    """Wait here until every process of a multi-host run arrives (nothing on one host)."""
+def on_main_process(fn: Callable[[], Any], what: str) -> None:
+    """`fn()` on process 0 only (the only process, on one host); the others wait for it. If it
+    fails with a `DLJaxError`, every process fails: process 0 with that error, the others with
+    one line that points to it (instead of waiting for a collective that never comes)."""
+    error = None
+    if is_main_process():
+        try:
+            fn()
+        except DLJaxError as e:
+            error = e
+    agree(error, what)
+
+
+@contextlib.contextmanager
+def held_by_main_process(path) -> Iterator[None]:
+    """`workdir.hold(path)` on process 0, for every process of the run (on one host: the
+    process itself); all of them fail, in one line each, if it cannot be held."""
+    with contextlib.ExitStack() as stack:
+        error = None
+        if is_main_process():
+            try:
+                stack.enter_context(workdir.hold(path))
+            except DLJaxError as e:
+                error = e
+        agree(error, f"hold the work directory {path}")
+        yield
+
+
+def local_copy(tree):
+    """This process's own copy of a replicated tree of arrays, on its first device: what it can
+    compute with alone, without the other processes of a multi-host run."""
+    return jax.tree.map(lambda x: x.addressable_data(0), tree)
+
+
+def agree(error: DLJaxError | None, what: str) -> None:
+    """Every process of a run learns whether process 0 failed to do `what` (its `error`, None
+    for the others), and fails too if it did. On one host: raise `error`, if any."""
     if jax.process_count() > 1:
         from jax.experimental import multihost_utils
 
-        multihost_utils.sync_global_devices(name)
+        failed = multihost_utils.broadcast_one_to_all(np.int32(error is not None))
+        if failed and error is None:
+            raise ConfigError(f"process 0 could not {what}; its error above says why")
+    if error is not None:
+        raise error

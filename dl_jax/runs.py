@@ -72,9 +72,10 @@ def train_and_evaluate(
 
     run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
     main_process = parallel.is_main_process()  # the one that writes files; all save checkpoints
-    if main_process:
-        workdirs.prepare(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity())
-    parallel.barrier("prepared")
+    parallel.on_main_process(
+        lambda: workdirs.prepare(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity()),
+        f"prepare {run_dir}",
+    )
     with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
         for note in notes:

@@ -15,9 +15,12 @@ On a CPU the cells are also split into `workers` groups, one per core, trained c
 
 With more than one device the grid is one program over the "grid" axis of a device mesh
 (`dl_jax.parallel`): `jax.shard_map` gives each device its own share of the cells, which it
-trains with the same `lax.map`, and nothing crosses devices. `_layout` makes this choice, in
-one place. The cells of each optimizer are padded to a multiple of the devices with copies of
-its last cell; the copies train, and are dropped before any loss, accuracy or checkpoint.
+trains with the same `lax.map`, and nothing crosses devices. The cells of each optimizer are
+padded to a multiple of the "grid" axis with copies of its last cell; the copies train, and are
+dropped before any loss, accuracy or checkpoint. With more devices than cells the mesh is 2-D,
+grid x data: the devices along "data" split each batch of their cells and average the
+gradients (`lax.pmean`), as a data-parallel single run does. `_layout` makes these choices, in
+one place.
 
 The activation of a cell is an index into the grid's activations, picked at run time by
 `activations.select`; its learning rate lives in its optax state (`inject_hyperparams`). A cell
@@ -32,6 +35,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import functools
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -88,6 +92,7 @@ class Program:
     recipe: str
     optimizer: str
     cells_per_pass: int
+    data_devices: int = 1  # the mesh's "data" axis, over which each batch is split
 
 
 def grid_cells(grid: GridConfig) -> list[Cell]:
@@ -102,8 +107,10 @@ def grid_cells(grid: GridConfig) -> list[Cell]:
 
 
 def check_grid(grid: GridConfig, recipe: Recipe, model: ModelConfig) -> None:
-    """Refuse names that are unknown, and models or optimizers the recipe does not train."""
+    """Refuse names that are unknown, models or optimizers the recipe does not train, and
+    device counts that do not fit the machine or the grid."""
     models.build(model)  # an unknown model, pooling or conv implementation fails here
+    _layout(grid, len(grid_cells(grid)) // len(grid.optimizers), recipe.batch_size)
     if model.name not in recipe.models:
         raise ConfigError(
             f"--recipe={recipe.name} is the slides' procedure for the MLP, not for "
@@ -152,15 +159,22 @@ def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
     tx = optim.make_optimizer(program.optimizer, 1.0)  # the rate in each cell's state is used
     step_key = jax.random.wrap_key_data(cell.step_key)
 
+    split = program.data_devices > 1  # this device holds 1 / data_devices of each batch
+
     def mean_loss(params, idx_B, count):
         batch = jax.tree.map(lambda x: x[idx_B], data)
-        rngs = {"dropout": jax.random.fold_in(step_key, count)}  # as train.step_rngs
-        outputs = model.apply({"params": params}, *task.inputs(batch), train=True, rngs=rngs)
+        key = jax.random.fold_in(step_key, count)  # as train.step_rngs
+        if split:  # each part of the batch draws its own dropout masks
+            key = jax.random.fold_in(key, jax.lax.axis_index(parallel.DATA_AXIS))
+        outputs = model.apply({"params": params}, *task.inputs(batch), train=True,
+                              rngs={"dropout": key})  # fmt: skip
         return task.loss(outputs, batch).mean()
 
     def step(carry, idx_B):
         params, opt_state, count = carry
         loss, grads = jax.value_and_grad(mean_loss)(params, idx_B, count)
+        if split:  # the whole batch's mean loss and gradient, the same on every part
+            loss, grads = jax.lax.pmean((loss, grads), parallel.DATA_AXIS)
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, count + 1), loss
 
@@ -204,41 +218,45 @@ def _map_cells(fn, cells: CellState, cells_per_pass: int):
 def train_chunk(cells: CellState, data, order_RSB: jax.Array, program: Program, mesh=None):
     """Train every cell of a group over one chunk of steps; returns it and losses [C, S].
 
-    With a `mesh`, the cells are split over its "grid" axis and each device trains its own.
+    With a `mesh`, the cells are split over its "grid" axis and each device trains its own,
+    on its part of each batch (the batch axis of `order_RSB` is split over "data").
     """
 
     def train_cells(cells, data, order_RSB):
         fn = functools.partial(_train_cell, data=data, order_RSB=order_RSB, program=program)
         return _map_cells(fn, cells, program.cells_per_pass)
 
-    return _on_grid(train_cells, mesh, inputs=3, outputs=2)(cells, data, order_RSB)
+    if mesh is None:
+        return train_cells(cells, data, order_RSB)
+    specs = (PartitionSpec(), PartitionSpec(None, None, parallel.DATA_AXIS))
+    cells, losses_CS = _on_grid(train_cells, mesh, specs, outputs=2)(cells, data, order_RSB)
+    return cells, parallel.gathered(losses_CS, mesh)
 
 
 @functools.partial(jax.jit, static_argnames=("program", "mesh"))
-def evaluate(cells: CellState, test, program: Program, mesh=None) -> jax.Array:
-    """Test accuracy of every cell of a group, [C] (split over the mesh's "grid" axis)."""
+def evaluate(cells: CellState, test, program: Program, mesh=None) -> tuple[jax.Array, jax.Array]:
+    """Test accuracy of every cell of a group and whether it diverged, [C] each (on a mesh,
+    each device evaluates its own cells; the results are gathered onto every device)."""
 
     def evaluate_cells(cells, test):
         fn = functools.partial(_evaluate_cell, test=test, program=program)
-        return _map_cells(fn, cells, program.cells_per_pass)
+        return _map_cells(fn, cells, program.cells_per_pass), cells.diverged
 
-    return _on_grid(evaluate_cells, mesh, inputs=2, outputs=1)(cells, test)
-
-
-def _on_grid(fn, mesh: Mesh | None, inputs: int, outputs: int):
-    """`fn(cells, *replicated)` as is (no mesh), or per device on its cells of the "grid" axis."""
     if mesh is None:
-        return fn
-    cells, whole = PartitionSpec(parallel.GRID_AXIS), PartitionSpec()
-    out_specs = cells if outputs == 1 else (cells,) * outputs
-    # No collectives: each device's cells are its own. check_vma=False lets the per-cell code
-    # mix device-varying values (the cells) with replicated ones (the data) as it does alone.
+        return evaluate_cells(cells, test)
+    outputs = _on_grid(evaluate_cells, mesh, (PartitionSpec(),), outputs=2)(cells, test)
+    return parallel.gathered(outputs, mesh)
+
+
+def _on_grid(fn, mesh: Mesh, in_specs: tuple[PartitionSpec, ...], outputs: int):
+    """`fn(cells, *rest)` per device on its cells of the "grid" axis, `rest` split as
+    `in_specs` says; its `outputs` have the cell axis first."""
+    cells = PartitionSpec(parallel.GRID_AXIS)
+    # No collectives but the "data" axis's pmean: each device's cells are its own.
+    # check_vma=False lets the per-cell code mix device-varying values (the cells) with
+    # replicated ones (the data) as it does alone.
     return jax.shard_map(
-        fn,
-        mesh=mesh,
-        in_specs=(cells, *[whole] * (inputs - 1)),
-        out_specs=out_specs,
-        check_vma=False,
+        fn, mesh=mesh, in_specs=(cells, *in_specs), out_specs=(cells,) * outputs, check_vma=False
     )
 
 
@@ -318,38 +336,71 @@ class _Group:
         self.state, losses_CS = train_fn(self.state, train_data, chunk_RSB)
         return np.asarray(losses_CS)[: self.real]
 
-    def evaluate(self, test_data) -> np.ndarray:
-        """Test accuracy of every real cell, [C]."""
-        return np.asarray(self.eval_fn(self.state, test_data))[: self.real]
+    def evaluate(self, test_data) -> tuple[np.ndarray, np.ndarray]:
+        """Test accuracy of every real cell and whether it diverged, [C] each."""
+        accuracy_C, diverged_C = self.eval_fn(self.state, test_data)
+        return np.asarray(accuracy_C)[: self.real], np.asarray(diverged_C)[: self.real]
 
     def real_state(self) -> CellState:
-        return jax.tree.map(lambda x: x[: self.real], self.state)
+        """The real cells' state (on a mesh: whole on every device, which every host can read,
+        checksum and save)."""
+        if self.mesh is None:
+            return jax.tree.map(lambda x: x[: self.real], self.state)
+        return _real_cells(self.state, self.real, self.mesh)
+
+
+@functools.partial(jax.jit, static_argnames=("real", "mesh"))
+def _real_cells(state: CellState, real: int, mesh: Mesh) -> CellState:
+    return parallel.gathered(jax.tree.map(lambda x: x[:real], state), mesh)
 
 
 @dataclasses.dataclass(frozen=True)
 class _Layout:
     cells_per_pass: int  # cells vmapped together (at most a group's, or a device's, cells)
     workers: int  # concurrent groups of cells (threads), on one device
-    mesh: Mesh | None  # the "grid" axis over several devices, or None for one device
+    mesh: Mesh | None  # the grid x data mesh over several devices, or None for one device
 
 
-def _layout(grid: GridConfig, num_cells: int) -> _Layout:
+def _layout(grid: GridConfig, num_cells: int, batch_size: int) -> _Layout:
     """How the grid runs here, the 0 = automatic settings resolved for this machine:
 
-    - several devices (`grid.num_devices`, 0: all): one program over the "grid" axis; each
-      device trains its own cells, one at a time on CPUs, all in one vmap elsewhere.
+    - several devices (`grid.num_devices`, 0: all): one program over a grid x data mesh; each
+      device trains its own cells, one at a time on CPUs, all in one vmap elsewhere. The
+      "data" axis (`grid.data_devices`) is 1 while there are at least as many cells (of the
+      largest optimizer) as devices. With fewer, the "grid" axis is the smallest divisor of
+      the devices that holds every cell, and the rest split each cell's batch: 2 cells on 8
+      devices train on 2 x 4, each device computing a quarter of each batch.
     - one device: on a CPU, one group of cells per core, trained by concurrent threads, each
       cell at a time (cache-resident weights: 2x faster there); elsewhere all cells in one
       vmap.
     """
     on_cpu = jax.default_backend() == "cpu"
-    mesh = parallel.make_mesh(grid.num_devices, parallel.GRID_AXIS, "grid.num_devices")
+    devices = parallel.device_count(grid.num_devices, "grid.num_devices")
     cells_per_pass = grid.cells_per_pass or (1 if on_cpu else num_cells)  # capped per group
-    if mesh.devices.size > 1:
-        return _Layout(cells_per_pass, 1, mesh)
+    if devices > 1:
+        data = grid.data_devices or _auto_data_devices(devices, num_cells, batch_size)
+        for what, n in (("devices", devices), ("batch size", batch_size)):
+            if n % data:
+                raise ConfigError(
+                    f"--grid.data_devices={data} does not divide the {what}, {n}; use a "
+                    f"divisor of {n}, or 0 (auto)"
+                )
+        return _Layout(cells_per_pass, 1, parallel.make_grid_mesh(devices // data, data))
+    if grid.data_devices > 1:
+        raise ConfigError(
+            f"--grid.data_devices={grid.data_devices}, but the grid runs on one device; "
+            "use 0 (auto) or 1"
+        )
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     workers = grid.workers or ((cores or 1) if on_cpu else 1)
     return _Layout(cells_per_pass, min(workers, num_cells), None)
+
+
+def _auto_data_devices(devices: int, cells: int, batch_size: int) -> int:
+    """The "data" axis for `cells` on `devices`: what is left once the "grid" axis, the
+    smallest divisor of `devices` that holds all cells, is taken, and divides the batch."""
+    grid = next(g for g in range(1, devices + 1) if devices % g == 0 and g >= min(cells, devices))
+    return math.gcd(devices // grid, batch_size)
 
 
 def _pad(state: CellState, size: int) -> CellState:
@@ -385,7 +436,7 @@ def train_grid(
     n = num_examples(splits.train)
     steps = train.steps_per_epoch(n, recipe.batch_size)
     chunk_steps = max(1, grid.chunk_examples // recipe.batch_size)
-    layout = _layout(grid, len(cells))
+    layout = _layout(grid, len(cells) // len(grid.optimizers), recipe.batch_size)
     mesh, workers = layout.mesh, layout.workers
     replicated = parallel.replicated(mesh) if mesh else None
     train_data, test_data = jax.device_put((splits.train, splits.test), replicated)
@@ -398,9 +449,11 @@ def train_grid(
         make_program = functools.partial(Program, model, grid.activations, recipe.name, optimizer)
         if mesh:  # one group of all the optimizer's cells, padded and split over the devices
             padded = _pad(state[optimizer], parallel.padded_size(size, mesh))
-            per_device = len(jax.tree.leaves(padded)[0]) // mesh.devices.size
+            per_device = len(jax.tree.leaves(padded)[0]) // mesh.shape[parallel.GRID_AXIS]
             sharded = jax.device_put(padded, parallel.grid_sharding(mesh))
-            program = make_program(min(layout.cells_per_pass, per_device))
+            program = make_program(
+                min(layout.cells_per_pass, per_device), mesh.shape[parallel.DATA_AXIS]
+            )
             groups.append(_Group(optimizer, program, sharded, size, mesh))
             continue
         for part in np.array_split(np.arange(size), min(workers, size)):
@@ -445,11 +498,10 @@ def train_grid(
 
             def test_metrics():
                 run = functools.partial(_Group.evaluate, test_data=test_data)
+                accuracy, diverged = zip(*pool.map(run, groups), strict=True)
                 return {
-                    "test_accuracy": np.concatenate(list(pool.map(run, groups))),
-                    "diverged": np.concatenate(
-                        [np.asarray(g.real_state().diverged) for g in groups]
-                    ),
+                    "test_accuracy": np.concatenate(accuracy),
+                    "diverged": np.concatenate(diverged),
                 }
 
             loop = train.epoch_loop(

@@ -24,13 +24,20 @@ import dataclasses
 from pathlib import Path
 
 from dl_jax import cli, config
-from dl_jax.config import CheckpointConfig, DataConfig, GridConfig, LogConfig, ModelConfig
+from dl_jax.config import (
+    CheckpointConfig,
+    DataConfig,
+    DistConfig,
+    GridConfig,
+    LogConfig,
+    ModelConfig,
+)
 
 # Fields a resumed run may change: they do not change its results. The data may move, or come
 # from another source, but must be the same: workdir.prepare compares its fingerprints.
 # Both conv implementations compute the same function on the same parameters.
-HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "grid.workers", "grid.num_devices",
-            "model.conv_impl")  # fmt: skip
+HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "dist.", "grid.workers",
+            "grid.num_devices", "model.conv_impl")  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +57,7 @@ class Config:
     train: TrainConfig = TrainConfig()
     checkpoint: CheckpointConfig = CheckpointConfig()
     log: LogConfig = LogConfig()
+    dist: DistConfig = DistConfig()
     workdir: str = "runs/activation_lr_grid"  # where the results go
 
 
@@ -61,7 +69,7 @@ def main(cfg: Config) -> None:
     import jax
     import numpy as np
 
-    from dl_jax import checkpoint, data, files, metrics, plots, recipes, sweep, workdir
+    from dl_jax import checkpoint, data, files, metrics, parallel, plots, recipes, sweep, workdir
 
     sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe), cfg.model)
     if cfg.log.tensorboard:
@@ -76,13 +84,18 @@ def main(cfg: Config) -> None:
     def init():
         return sweep.init_grid(cfg.grid, cfg.recipe, cfg.model)
 
-    # Everything that can fail on bad input has run; only now touch the work directory.
-    run_dir = Path(cfg.workdir)  # held by this process since cli.run
-    workdir.prepare(run_dir, cfg, HARMLESS, splits.identity())
+    # Everything that can fail on bad input has run; only now touch the work directory. In a
+    # multi-host run (--dist.*) every process trains its share of the cells and saves its part
+    # of each checkpoint; process 0, which holds the directory since cli.run, writes the rest.
+    run_dir = Path(cfg.workdir)
+    main_process = parallel.is_main_process()
+    parallel.on_main_process(
+        lambda: workdir.prepare(run_dir, cfg, HARMLESS, splits.identity()), f"prepare {run_dir}"
+    )
     results = run_dir / "results.csv"
     with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
-        device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-        state, position, notes = checkpointer.restore_or_init(init, device)
+        everywhere = parallel.replicated(parallel.make_mesh())  # each host can read it all
+        state, position, notes = checkpointer.restore_or_init(init, everywhere)
         for note in notes:
             print(note)
         epochs = sweep.train_grid(
@@ -96,13 +109,15 @@ def main(cfg: Config) -> None:
             checkpointer=checkpointer,
             profile_dir=run_dir / "profile" if cfg.log.profile else None,
         )
-        metrics.keep_epochs(results, position.epoch)
-        writer = metrics.CsvWriter(results, metrics.GRID_COLUMNS)
-        board = None
-        if cfg.log.tensorboard:
-            board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
+        writer = board = None
+        if main_process:
+            metrics.keep_epochs(results, position.epoch)
+            writer = metrics.CsvWriter(results, metrics.GRID_COLUMNS)
+            if cfg.log.tensorboard:
+                board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
         for record in epochs:
-            writer.write(metrics.grid_rows(cells, record))
+            if writer:
+                writer.write(metrics.grid_rows(cells, record))
             if board:
                 board.write(record["epoch"], metrics.grid_scalars(cells, record))
             best = np.where(record["diverged"], -1, record["test_accuracy"]).argmax()
@@ -116,6 +131,8 @@ def main(cfg: Config) -> None:
         if board:
             board.close()
 
+    if not main_process:
+        return
     records = metrics.read_grid_records(results, cells)
     table = metrics.grid_table(cells, records[-1])
     with files.replacing(run_dir / "results.md") as tmp:

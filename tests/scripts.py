@@ -22,6 +22,7 @@ CNN = ROOT / "experiments" / "mnist_cnn.py"
 GRID = ROOT / "experiments" / "activation_lr_grid.py"
 SEQ = ROOT / "experiments" / "sequence_mnist.py"
 SEQ2SEQ = ROOT / "experiments" / "seq2seq.py"
+STUDY = ROOT / "experiments" / "vanishing_gradients.py"
 INTERRUPT = ROOT / "tests" / "interrupt.py"
 # 5,000 images in batches of 64: 78 steps an epoch, in chunks of 20, 20, 20 and 18. With a save
 # at every chunk boundary, boundaries 1-4 are epoch 1 (4 is its end, after its metrics line).

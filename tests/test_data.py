@@ -189,6 +189,15 @@ def test_a_half_prepared_tfds_folder_is_named_without_tfds_warnings(tmp_path, mo
     assert [r.message for r in caplog.records if r.levelno >= logging.WARNING] == []
 
 
+def test_a_bucket_url_for_tfds_is_refused_in_one_line(monkeypatch):
+    with pytest.raises(DataError, match="TFDS data at gs://b/tfds: URLs are not read directly"):
+        data.load("mnist", source="tfds", tfds_dir="gs://b/tfds")
+    monkeypatch.setattr(tfds.core.constants, "DATA_DIR", "gs://b/env")  # from TFDS_DATA_DIR
+    monkeypatch.setattr(data, "_reachable", lambda url: True)
+    with pytest.raises(DataError, match="TFDS data at gs://b/env: URLs"):
+        data.load("mnist")
+
+
 def test_auto_uses_the_system_folder(tmp_path, monkeypatch):
     write_split_files(tmp_path)
     monkeypatch.setattr(data, "SYSTEM_IDX_DIRS", {"fashion_mnist": tmp_path})

@@ -4,6 +4,8 @@ Each process gets 2 CPU devices (`JAX_NUM_CPU_DEVICES`, which wins over conftest
 the run's mesh spans all 4. See ../shared/notes/multihost-on-cpu.md.
 """
 
+import csv
+import dataclasses
 import json
 import os
 import signal
@@ -15,10 +17,16 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from dl_jax import classifier, config
-from dl_jax.config import ClassifierConfig, DistConfig
+from dl_jax import classifier, config, data, gradients, metrics, sweep
+from dl_jax.config import (
+    ClassifierConfig,
+    DistConfig,
+    GridConfig,
+    ModelConfig,
+    VanishingConfig,
+)
 from dl_jax.errors import ConfigError
-from scripts import INTERRUPT, MLP, assert_same_results
+from scripts import GRID, INTERRUPT, MLP, STUDY, assert_same_results
 
 ARGS = ["--data.source=sample", "--train.epochs=2", "--model.features=(32, 10)",
         "--train.batch_size=64"]  # fmt: skip
@@ -30,8 +38,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def run_processes(workdir, processes: int, devices_each: int, args=ARGS, interrupt=None):
-    """Start `processes` copies of mnist_mlp.py as one run on `workdir` (each under
+def run_processes(
+    workdir, processes: int, devices_each: int, args=ARGS, interrupt=None, script=MLP, status=0
+):
+    """Start `processes` copies of `script` as one run on `workdir` (each under
     tests/interrupt.py with `interrupt`); their Popen objects and (stdout, stderr)."""
     env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices_each)}
     dist = []
@@ -42,7 +52,7 @@ def run_processes(workdir, processes: int, devices_each: int, args=ARGS, interru
             [
                 sys.executable,
                 *([str(INTERRUPT), interrupt] if interrupt else []),
-                str(MLP),
+                str(script),
                 *args,
                 *dist,
                 *([f"--dist.process_id={i}"] if dist else []),
@@ -58,7 +68,7 @@ def run_processes(workdir, processes: int, devices_each: int, args=ARGS, interru
     ]
     outputs = [p.communicate(timeout=240) for p in popens]
     for p, (_, err) in zip(popens, outputs, strict=True):
-        assert p.returncode == (-signal.SIGKILL if interrupt else 0), err
+        assert p.returncode == (-signal.SIGKILL if interrupt else status), err
     return popens, outputs
 
 
@@ -86,14 +96,91 @@ def test_a_multihost_run_gives_the_one_process_result_and_only_process_0_writes(
         assert "devices: 4 x cpu" in out and "Epoch 2/2" in out
 
 
+GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--model.features=(32, 10)",
+             "--grid.activations=sigmoid,tanh,relu", "--grid.learning_rates=(0.3,)"]  # fmt: skip
+
+
+def test_a_multihost_grid_trains_each_cell_as_one_process_does_and_process_0_writes(tmp_path):
+    # 3 cells on 2 x 2 devices: padded to 4, a cell a device, two on each host.
+    _, outputs = run_processes(tmp_path / "two", 2, 2, GRID_ARGS, script=GRID)
+    grid = GridConfig(activations=("sigmoid", "tanh", "relu"), learning_rates=(0.3,))
+    cells = sweep.grid_cells(grid)
+    alone = list(  # here, on one device
+        sweep.train_grid(
+            dataclasses.replace(grid, num_devices=1),
+            "modern",
+            ModelConfig(features=(32, 10)),
+            data.load(source="sample"),
+            epochs=2,
+        )
+    )
+    with open(tmp_path / "two" / "results.csv") as f:
+        written = list(csv.DictReader(f))
+    expected = [row for record in alone for row in metrics.grid_rows(cells, record)]
+    assert len(written) == len(expected) == 6  # one writer: a row per cell and epoch
+    for ours, theirs in zip(written, expected, strict=True):  # as written: 6 and 4 decimals
+        assert (ours["train_loss"], ours["test_accuracy"]) == (
+            theirs["train_loss"], theirs["test_accuracy"])  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "two").iterdir()) == [
+        "checkpoints", "config.json", "curves.png", "heatmap.png", "results.csv", "results.md",
+        "run.lock"]  # fmt: skip
+    assert "| relu |" in outputs[0][0] and "| relu |" not in outputs[1][0]  # process 0's table
+
+    # Process 0 refuses another grid in that directory; process 1 stops with it, in one line.
+    changed = [*GRID_ARGS[:-1], "--grid.learning_rates=(0.1,)"]
+    _, outputs = run_processes(tmp_path / "two", 2, 2, changed, script=GRID, status=2)
+    assert "grid.learning_rates" in outputs[0][1]
+    assert outputs[1][1].strip().splitlines()[-1] == (
+        f"error: process 0 could not prepare {tmp_path / 'two'}; its error above says why"
+    )
+
+
+STUDY_ARGS = ["--study.cells=gru", "--study.lengths=(3, 6)", "--study.gate_biases=(0.0,)",
+              "--model.hidden=8", "--task.train_examples=512", "--task.test_examples=64",
+              "--train.epochs=2", "--train.batch_size=64"]  # fmt: skip
+
+
+def test_a_multihost_study_gives_the_one_process_results_and_only_process_0_writes(tmp_path):
+    run_processes(tmp_path / "two", 2, 2, STUDY_ARGS, script=STUDY)
+    one_process = config.parse_overrides(  # here, on 4 of conftest's 8 devices
+        VanishingConfig(), [*STUDY_ARGS, "--train.num_devices=4", f"--workdir={tmp_path / 'one'}"]
+    )
+    (tmp_path / "one").mkdir()
+    gradients.study(one_process)
+    two, one = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("two", "one"))
+    for what in ("initial", "trained"):
+        np.testing.assert_allclose(two["gradients"]["gru"][what], one["gradients"]["gru"][what],
+                                   rtol=1e-5)  # fmt: skip
+    for length in ("3", "6"):
+        np.testing.assert_allclose(two["accuracy"]["gru"][length], one["accuracy"]["gru"][length],
+                                   rtol=1e-6)  # fmt: skip
+
+    def files(root):  # every file but the locks, which only the command-line runs take
+        return sorted(
+            str(p.relative_to(root)) for p in root.rglob("*")
+            if p.name != "run.lock" and "checkpoints" not in p.parts
+        )  # fmt: skip
+
+    assert files(tmp_path / "two") == files(tmp_path / "one")
+    assert (tmp_path / "two" / "gru" / "T6" / "run.lock").exists()  # held by process 0
+
+
 @pytest.mark.slow  # three two-process runs: about 40 s
-def test_a_killed_multihost_run_resumes_bit_identical_by_the_same_command(tmp_path):
-    args = [*ARGS, "--train.chunk_steps=20", "--checkpoint.every_steps=1"]
-    run_processes(tmp_path / "whole", 2, 2, args)
-    killed, _ = run_processes(tmp_path / "run", 2, 2, args, interrupt="after_save:2")
+@pytest.mark.parametrize(
+    "script, args, saved",  # the killed run's second save: chunks of 20 steps, and of 10
+    [(MLP, [*ARGS, "--train.chunk_steps=20"], 40),
+     (GRID, [*GRID_ARGS, "--grid.chunk_examples=1280"], 20)],
+    ids=["mlp", "grid"],
+)  # fmt: skip
+def test_a_killed_multihost_run_resumes_bit_identical_by_the_same_command(
+    script, args, saved, tmp_path
+):
+    args = [*args, "--checkpoint.every_steps=1"]  # a save at every chunk
+    run_processes(tmp_path / "whole", 2, 2, args, script=script)
+    killed, _ = run_processes(tmp_path / "run", 2, 2, args, interrupt="after_save:2", script=script)
     assert all(p.returncode == -signal.SIGKILL for p in killed)
-    _, outputs = run_processes(tmp_path / "run", 2, 2, args)
-    assert all("resuming from step 40" in out for out, _ in outputs)
+    _, outputs = run_processes(tmp_path / "run", 2, 2, args, script=script)
+    assert all(f"resuming from step {saved}" in out for out, _ in outputs), outputs
     assert_same_results(tmp_path / "run", tmp_path / "whole")
 
 

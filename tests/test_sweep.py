@@ -14,7 +14,9 @@ ELMAN = ModelConfig(name="rnn", cell="simple", hidden=8)
 
 
 def run(small, recipe="modern", epochs=2, model=MODEL, **grid):
-    grid = GridConfig(**{"chunk_examples": 256, **grid})
+    """The records of `grid` on `small`. Small grids would split each cell's batch over the
+    idle devices (a 2-D mesh, equal to float tolerance only): give them a device each."""
+    grid = GridConfig(**{"chunk_examples": 256, "data_devices": 1, **grid})
     return list(sweep.train_grid(grid, recipe, model, small, epochs))
 
 
@@ -89,6 +91,41 @@ def test_the_default_45_cell_grid_runs_on_4_and_on_8_devices(small):
     for key in ("train_loss", "test_accuracy", "diverged"):
         np.testing.assert_array_equal(on_4[-1][key], on_8[-1][key])
     assert on_8[-1]["test_accuracy"].max() > 0.5
+
+
+def test_a_grid_on_a_2d_mesh_matches_one_device_to_float_tolerance(small):
+    # 2 cells on 8 devices: a 2 x 4 (grid x data) mesh, each device a quarter of each batch.
+    grid = dict(activations=("tanh", "relu"), learning_rates=(0.1,))
+    assert sweep._layout(GridConfig(**grid), 2, 128).mesh.shape == {"grid": 2, "data": 4}
+    alone = run(small, **grid, num_devices=1)
+    for layout in ({"data_devices": 0}, {"num_devices": 4, "data_devices": 2}):
+        split = run(small, **grid, **layout)
+        for key in ("train_loss", "test_accuracy"):
+            np.testing.assert_allclose(
+                column(split, key, slice(None)), column(alone, key, slice(None)), rtol=1e-5
+            )
+    assert alone[-1]["test_accuracy"].min() > 0.5
+
+
+@pytest.mark.parametrize(
+    "devices, cells, batch, data",
+    [(8, 45, 128, 1), (8, 8, 128, 1), (8, 6, 128, 1), (8, 3, 128, 2), (8, 2, 128, 4),
+     (8, 1, 128, 8), (8, 1, 1, 1), (8, 1, 2, 2), (6, 2, 128, 1), (6, 2, 96, 3), (4, 1, 100, 4)],
+)  # fmt: skip
+def test_the_data_axis_takes_the_devices_the_cells_leave(devices, cells, batch, data):
+    assert sweep._auto_data_devices(devices, cells, batch) == data
+
+
+def test_a_bad_data_axis_is_refused_in_one_line():
+    modern, seed = get_recipe("modern"), get_recipe("seed")
+    with pytest.raises(ConfigError, match="data_devices=3 does not divide the devices, 8; use"):
+        sweep.check_grid(GridConfig(data_devices=3), modern, MODEL)
+    with pytest.raises(ConfigError, match="data_devices=2 does not divide the batch size, 1"):
+        sweep.check_grid(GridConfig(data_devices=2), seed, MODEL)
+    with pytest.raises(ConfigError, match="data_devices=2, but the grid runs on one device"):
+        sweep.check_grid(GridConfig(data_devices=2, num_devices=1), modern, MODEL)
+    with pytest.raises(ConfigError, match="--grid.num_devices=9, but only 8 device"):
+        sweep.check_grid(GridConfig(num_devices=9), modern, MODEL)
 
 
 def test_a_diverging_cell_is_frozen_and_flagged_and_disturbs_nothing(small):
