@@ -14,6 +14,7 @@ and is itself implemented on `shard_map` since JAX 0.8.)
 """
 
 import contextlib
+import hashlib
 import math
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -23,7 +24,7 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from dl_jax import workdir
-from dl_jax.errors import ConfigError, DLJaxError
+from dl_jax.errors import ConfigError, DataError, DLJaxError
 
 DATA_AXIS = "data"
 GRID_AXIS = "grid"
@@ -140,6 +141,23 @@ def held_by_main_process(path) -> Iterator[None]:
                 error = e
         agree(error, f"hold the work directory {path}")
         yield
+
+
+def check_same_data(fingerprints: tuple[str, ...]) -> None:
+    """Refuse a multi-host run whose processes loaded different data (each host reads its own
+    copy, and each trains on it as if it were every other host's)."""
+    if jax.process_count() == 1:
+        return
+    from jax.experimental import multihost_utils
+
+    digest = np.frombuffer(hashlib.sha256("".join(fingerprints).encode()).digest(), np.uint8)
+    every = np.asarray(multihost_utils.process_allgather(digest))  # [processes, 32]
+    differ = [i for i, d in enumerate(every) if not np.array_equal(d, every[0])]
+    if differ:
+        raise DataError(
+            f"process(es) {', '.join(map(str, differ))} loaded other data than process 0 (the "
+            "sha256 of the decoded arrays differs); give every host the same files"
+        )
 
 
 def local_copy(tree):

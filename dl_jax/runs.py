@@ -71,6 +71,7 @@ def train_and_evaluate(
         return train.create_train_state(model, tx, task, cfg.train.seed, example)
 
     run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
+    parallel.check_same_data(splits.fingerprints)
     main_process = parallel.is_main_process()  # the one that writes files; all save checkpoints
     parallel.on_main_process(
         lambda: workdirs.prepare(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity()),

@@ -88,6 +88,7 @@ def main(cfg: Config) -> None:
     # multi-host run (--dist.*) every process trains its share of the cells and saves its part
     # of each checkpoint; process 0, which holds the directory since cli.run, writes the rest.
     run_dir = Path(cfg.workdir)
+    parallel.check_same_data(splits.fingerprints)
     main_process = parallel.is_main_process()
     parallel.on_main_process(
         lambda: workdir.prepare(run_dir, cfg, HARMLESS, splits.identity()), f"prepare {run_dir}"

@@ -6,8 +6,10 @@ the run's mesh spans all 4. See ../shared/notes/multihost-on-cpu.md.
 
 import csv
 import dataclasses
+import gzip
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,10 +41,11 @@ def free_port() -> int:
 
 
 def run_processes(
-    workdir, processes: int, devices_each: int, args=ARGS, interrupt=None, script=MLP, status=0
+    workdir, processes, devices_each, args=ARGS, interrupt=None, script=MLP, status=0, extra=None
 ):
     """Start `processes` copies of `script` as one run on `workdir` (each under
-    tests/interrupt.py with `interrupt`); their Popen objects and (stdout, stderr)."""
+    tests/interrupt.py with `interrupt`, process i with `extra[i]` added to `args`); their Popen
+    objects and (stdout, stderr)."""
     env = {**os.environ, "JAX_NUM_CPU_DEVICES": str(devices_each)}
     dist = []
     if processes > 1:
@@ -54,6 +57,7 @@ def run_processes(
                 *([str(INTERRUPT), interrupt] if interrupt else []),
                 str(script),
                 *args,
+                *(extra or {}).get(i, []),
                 *dist,
                 *([f"--dist.process_id={i}"] if dist else []),
                 f"--workdir={workdir}",
@@ -135,7 +139,7 @@ def test_a_multihost_grid_trains_each_cell_as_one_process_does_and_process_0_wri
     )
 
 
-STUDY_ARGS = ["--study.cells=gru", "--study.lengths=(3, 6)", "--study.gate_biases=(0.0,)",
+STUDY_ARGS = ["--study.cells=simple", "--study.lengths=(6,)", "--study.gate_biases=(0.0,)",
               "--model.hidden=8", "--task.train_examples=512", "--task.test_examples=64",
               "--train.epochs=2", "--train.batch_size=64"]  # fmt: skip
 
@@ -149,11 +153,10 @@ def test_a_multihost_study_gives_the_one_process_results_and_only_process_0_writ
     gradients.study(one_process)
     two, one = (json.loads((tmp_path / d / "results.json").read_text()) for d in ("two", "one"))
     for what in ("initial", "trained"):
-        np.testing.assert_allclose(two["gradients"]["gru"][what], one["gradients"]["gru"][what],
-                                   rtol=1e-5)  # fmt: skip
-    for length in ("3", "6"):
-        np.testing.assert_allclose(two["accuracy"]["gru"][length], one["accuracy"]["gru"][length],
-                                   rtol=1e-6)  # fmt: skip
+        np.testing.assert_allclose(
+            two["gradients"]["simple"][what], one["gradients"]["simple"][what], rtol=1e-5
+        )
+    np.testing.assert_allclose(two["accuracy"]["simple"]["6"], one["accuracy"]["simple"]["6"])
 
     def files(root):  # every file but the locks, which only the command-line runs take
         return sorted(
@@ -162,7 +165,7 @@ def test_a_multihost_study_gives_the_one_process_results_and_only_process_0_writ
         )  # fmt: skip
 
     assert files(tmp_path / "two") == files(tmp_path / "one")
-    assert (tmp_path / "two" / "gru" / "T6" / "run.lock").exists()  # held by process 0
+    assert (tmp_path / "two" / "simple" / "T6" / "run.lock").exists()  # held by process 0
 
 
 @pytest.mark.slow  # three two-process runs: about 40 s
@@ -182,6 +185,23 @@ def test_a_killed_multihost_run_resumes_bit_identical_by_the_same_command(
     _, outputs = run_processes(tmp_path / "run", 2, 2, args, script=script)
     assert all(f"resuming from step {saved}" in out for out, _ in outputs), outputs
     assert_same_results(tmp_path / "run", tmp_path / "whole")
+
+
+def test_a_multihost_run_whose_hosts_loaded_different_data_stops_in_one_line(tmp_path):
+    other = tmp_path / "idx"  # the sample, with one test label changed
+    shutil.copytree(data.SAMPLE_DIR, other)
+    labels = other / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[-1] = (raw[-1] + 1) % 10
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    process_1 = {1: ["--data.source=idx", f"--data.dir={other}"]}
+    _, outputs = run_processes(tmp_path / "run", 2, 2, status=2, extra=process_1)
+    for _, err in outputs:
+        assert err.strip().splitlines()[-1] == (
+            "error: process(es) 1 loaded other data than process 0 (the sha256 of the decoded "
+            "arrays differs); give every host the same files"
+        )
+    assert not (tmp_path / "run").exists()  # refused before the work directory was touched
 
 
 def test_multihost_options_are_checked_in_one_line():
