@@ -155,14 +155,27 @@ class Checkpointer:
     waits for an asynchronous save to be written.
     """
 
-    def __init__(self, directory: Path, cfg: CheckpointConfig):
+    def __init__(self, directory: Path, cfg: CheckpointConfig, *, read_only: bool = False):
+        """`read_only`: only restore (`restore_newest`), and change nothing on disk, not even a
+        partial save, which may be one in progress in a run that is training."""
         self.directory = Path(directory).absolute()
         self.cfg = cfg
-        self._remove_partial_saves()  # a save cut short by a crash
+        if not read_only:
+            self._remove_partial_saves()  # a save cut short by a crash
         options = ocp.CheckpointManagerOptions(
-            max_to_keep=cfg.max_to_keep, create=True, enable_async_checkpointing=True
+            max_to_keep=None if read_only else cfg.max_to_keep,
+            save_interval_steps=0 if read_only else 1,
+            create=not read_only,
+            read_only=read_only,
+            enable_async_checkpointing=not read_only,
         )
-        self._manager = ocp.CheckpointManager(self.directory, options=options)
+        absl_logger = logging.getLogger("absl")  # read-only: orbax warns that it is
+        level = absl_logger.level
+        absl_logger.setLevel(logging.ERROR if read_only else level)
+        try:
+            self._manager = ocp.CheckpointManager(self.directory, options=options)
+        finally:
+            absl_logger.setLevel(level)
         self._last_step, self._last_time = 0, time.monotonic()
         self._signal: int | None = None  # the stop signal received, if any
         self._previous_handlers: dict[int, Any] = {}
@@ -213,6 +226,10 @@ class Checkpointer:
         for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
             shutil.rmtree(partial, ignore_errors=True)
 
+    def close(self) -> None:
+        """Let go of the directory (for a checkpointer not used as a context manager)."""
+        self._manager.close()
+
     def latest_step(self) -> int | None:
         """The newest complete step on disk."""
         with self._storage_errors():
@@ -226,9 +243,41 @@ class Checkpointer:
 
         The state is restored into `jax.eval_shape(init_fn)`, its arrays placed with `sharding`.
         Also returns what happened, as lines for the user: the step resumed, and every newer
-        checkpoint that was skipped and why. If checkpoints exist but none can be read, raises
-        CheckpointError naming the directory.
+        checkpoint that was skipped and why (it is removed: it is about to be trained again).
+        If checkpoints exist but none can be read, raises CheckpointError naming the directory.
         """
+        found = self._newest_readable(init_fn, sharding)
+        if found is None:
+            return init_fn(), Position(), []
+        state, position, step, failures = found
+        with self._storage_errors():
+            for newer, _ in failures:
+                self._manager.delete(newer)
+        self._last_step = step
+        notes = [
+            f"warning: checkpoint step {s} in {self.directory} is unreadable ({reason}); removed"
+            for s, reason in failures
+        ]
+        notes.append(
+            f"resuming from step {step} in {self.directory} ({position.epoch} epochs "
+            f"and {position.step} steps done)"
+        )
+        return state, position, notes
+
+    def restore_newest(
+        self, init_fn: Callable[[], Any], sharding: jax.sharding.Sharding
+    ) -> tuple[Any, int]:
+        """The state and step of the newest checkpoint that restores and verifies (as
+        `restore_or_init`, but nothing is removed); CheckpointError if there is none."""
+        found = self._newest_readable(init_fn, sharding)
+        if found is None:
+            raise CheckpointError(f"no checkpoint in {self.directory}: the run saved none yet")
+        state, _, step, _ = found
+        return state, step
+
+    def _newest_readable(self, init_fn, sharding):
+        """(state, position, step, the newer unreadable (step, reason), newest first), or None
+        when there are no checkpoints; CheckpointError when none of them can be read."""
         abstract = jax.tree.map(
             lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
             jax.eval_shape(init_fn),
@@ -247,28 +296,14 @@ class Checkpointer:
             except Exception as e:  # orbax and tensorstore raise many types for damaged files
                 failures.append((step, str(e).splitlines()[0][:200] if str(e) else repr(e)))
                 continue
-            with self._storage_errors():
-                for newer, _ in failures:
-                    self._manager.delete(newer)  # unreadable, and about to be trained again
-            position = Position.from_json(restored.meta)
-            self._last_step = step
-            notes = [
-                f"warning: checkpoint step {s} in {self.directory} is unreadable ({reason}); "
-                "removed"
-                for s, reason in failures
-            ]
-            notes.append(
-                f"resuming from step {step} in {self.directory} ({position.epoch} epochs "
-                f"and {position.step} steps done)"
-            )
-            return restored.state, position, notes
+            return restored.state, Position.from_json(restored.meta), step, failures
         if failures:
             raise CheckpointError(
                 f"no readable checkpoint in {self.directory}: "
                 + "; ".join(f"step {s}: {reason}" for s, reason in failures)
                 + "; remove the directory to start over"
             )
-        return init_fn(), Position(), []
+        return None
 
     def maybe_save(
         self, step: int, get_state: Callable[[], Any], position: Position, *, force: bool = False

@@ -5,6 +5,8 @@ they add. `dl_jax.runs` does the training; this module makes the model, the task
 
 from __future__ import annotations
 
+import flax.linen as nn
+
 from dl_jax import data, losses, models, runs, tasks
 from dl_jax.config import ClassifierConfig
 
@@ -14,12 +16,18 @@ from dl_jax.config import ClassifierConfig
 HARMLESS = ("data.", "model.conv_impl")
 
 
-def train_and_evaluate(cfg: ClassifierConfig) -> runs.Result:
-    """Train `cfg.model` on the images of `cfg.data`, resuming from `cfg.workdir` if a run is
-    there (see `runs.train_and_evaluate`)."""
+def build(cfg: ClassifierConfig) -> tuple[nn.Module, tasks.ImageClassification]:
+    """The run's model and task (what `runs.load` rebuilds from a config.json too)."""
     model = models.build(cfg.model)
     task = tasks.ImageClassification(
         losses.get_loss(cfg.train.loss), max_shift=cfg.train.augment_shift
     )
+    return model, task
+
+
+def train_and_evaluate(cfg: ClassifierConfig) -> runs.Result:
+    """Train `cfg.model` on the images of `cfg.data`, resuming from `cfg.workdir` if a run is
+    there (see `runs.train_and_evaluate`)."""
+    model, task = build(cfg)
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
     return runs.train_and_evaluate(cfg, model, task, splits, HARMLESS)

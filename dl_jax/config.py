@@ -200,6 +200,29 @@ class ClassifierConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class SweepTrainConfig:
+    epochs: int = 10  # passes over the training set, for every cell
+
+    def __post_init__(self):
+        check(self.epochs > 0, "train.epochs", self.epochs, "an int > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class SweepConfig:
+    """A grid of one model trained at once (experiments/activation_lr_grid.py; its defaults)."""
+
+    grid: GridConfig = GridConfig()
+    recipe: str = "modern"  # modern | seed | seed_exact (see dl_jax/recipes.py)
+    model: ModelConfig = ModelConfig()  # the cells' model; their activation is --grid.*
+    data: DataConfig = DataConfig()
+    train: SweepTrainConfig = SweepTrainConfig()
+    checkpoint: CheckpointConfig = CheckpointConfig()
+    log: LogConfig = LogConfig()
+    dist: DistConfig = DistConfig()
+    workdir: str = "runs/activation_lr_grid"  # where the results go
+
+
+@dataclasses.dataclass(frozen=True)
 class SequenceTaskConfig:
     name: str = "count"  # count | running_parity | recall_first | addition (dl_jax.sequences)
     length: int = 20  # bit tasks: the longest sequence (recall_first: every sequence's length)
@@ -348,6 +371,29 @@ def parse_overrides(cfg, argv: Sequence[str]):
             raise ConfigError(f"unknown key --{path}; valid keys: {', '.join(paths)}")
         cfg = override(cfg, path, parse_value(path, text, paths[path]))
     return cfg
+
+
+def from_dict(default_cfg, tree: dict):
+    """A config of `default_cfg`'s type holding `tree`, its `to_dict` form (config.json): each
+    value is checked as its override would be; a field `tree` lacks keeps its default."""
+    hints = typing.get_type_hints(type(default_cfg))
+    names = {f.name for f in dataclasses.fields(default_cfg)}
+    unknown = sorted(set(tree) - names)
+    if unknown:
+        raise ConfigError(
+            f"unknown config field(s) {', '.join(unknown)}; valid: {', '.join(names)}"
+        )
+    fields = {}
+    for name, value in tree.items():
+        default = getattr(default_cfg, name)
+        if dataclasses.is_dataclass(default):
+            fields[name] = from_dict(default, value)
+            continue
+        try:
+            fields[name] = _coerce(value, hints[name])
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={value!r}: expected {_type_name(hints[name])}") from None
+    return dataclasses.replace(default_cfg, **fields)
 
 
 def to_dict(cfg) -> dict:

@@ -1,9 +1,13 @@
-"""Figures of a run, written as PNG files: training curves, and a grid's heatmap and curves.
+"""Figures, written as PNG files: a run's training curves, a grid's heatmap and curves, filters
+and feature maps, the vanishing gradient; and the pictures of a trained model: test digits with
+their predictions, a confusion matrix, predictions and confidences on noise, decision
+boundaries, and the activation functions with their derivatives.
 
 Each function draws on its own `matplotlib.figure.Figure` (no pyplot: no global state, no
 display) and writes through `files.replacing`, so a crash never leaves half a PNG.
 """
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -217,4 +221,246 @@ def plot_vanishing_gradients(gradients: dict, accuracy: dict, length: int, path:
     accuracy_ax.legend()
     for ax in (grad_ax, accuracy_ax):
         ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _image_range(images: np.ndarray) -> tuple[float, float]:
+    """One grey scale for a whole grid: 0-255 for uint8 pixels, else the images' own range."""
+    if np.issubdtype(images.dtype, np.integer):
+        return 0.0, 255.0
+    return float(images.min()), float(images.max())
+
+
+def _image_grid(images_NHWC, titles, wrong, suptitle: str, path: Path, cols: int) -> None:
+    """Grayscale images in rows of `cols`, each with its title; the `wrong` ones framed in red."""
+    from matplotlib.figure import Figure
+
+    images = np.asarray(images_NHWC)
+    images = images[..., 0] if images.ndim == 4 else images  # NHWC with C = 1, or NHW
+    count = len(images)
+    cols = max(1, min(cols, count))
+    rows = max(1, -(-count // cols))
+    lines = max((t.count("\n") + 1 for t in titles), default=1)
+    size = (max(1.15 * cols + 0.3, 0.11 * len(suptitle)), (1.05 + 0.18 * lines) * rows + 0.5)
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    vmin, vmax = _image_range(images)
+    for ax in axes[count:]:
+        ax.set_axis_off()
+    for ax, image, text, flagged in zip(axes, images, titles, wrong, strict=False):
+        ax.imshow(image, cmap="gray_r", vmin=vmin, vmax=vmax)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(text, fontsize=8, color="red" if flagged else "black")
+        frame = {"color": "red", "linewidth": 2} if flagged else {"color": "0.8", "linewidth": 0.5}
+        for spine in ax.spines.values():
+            spine.set(**frame)
+    fig.suptitle(suptitle)
+    _save(fig, path)
+
+
+def plot_digits(
+    images_NHWC: np.ndarray,
+    labels_N: np.ndarray,
+    predictions_N: np.ndarray,
+    path: Path,
+    confidences_N: np.ndarray | None = None,
+    title: str = "Test digits",
+    max_images: int = 40,
+    cols: int = 10,
+) -> None:
+    """The first `max_images` digits, each titled "prediction (true label)" and, given the top
+    softmax probabilities `confidences_N`, the prediction's probability; misclassified ones in red.
+    """
+    count = min(len(images_NHWC), max_images)
+    labels, predictions = np.asarray(labels_N)[:count], np.asarray(predictions_N)[:count]
+    titles = [f"{p} (true {t})" for p, t in zip(predictions, labels, strict=True)]
+    if confidences_N is not None:
+        confidences = np.asarray(confidences_N)[:count]
+        titles = [f"{s}\n{100 * c:.1f}%" for s, c in zip(titles, confidences, strict=True)]
+    wrong = predictions != labels
+    suptitle = f"{title}: prediction (true label), {wrong.sum()} of {count} wrong (red)"
+    _image_grid(np.asarray(images_NHWC)[:count], titles, wrong, suptitle, path, cols)
+
+
+def plot_noise_predictions(
+    images_NHWC: np.ndarray,
+    predictions_N: np.ndarray,
+    confidences_N: np.ndarray,
+    path: Path,
+    title: str = "Predictions on random noise",
+    max_images: int = 20,
+    cols: int = 10,
+) -> None:
+    """The first `max_images` noise images, each titled with the class predicted and its softmax
+    probability; the title gives the mean probability over all N."""
+    count = min(len(images_NHWC), max_images)
+    predictions, confidences = np.asarray(predictions_N), np.asarray(confidences_N)
+    titles = [
+        f"predicted {p}\n{100 * c:.1f}%"
+        for p, c in zip(predictions[:count], confidences[:count], strict=True)
+    ]
+    mean = 100 * float(np.mean(confidences))
+    suptitle = f"{title}: mean top probability {mean:.1f}% over {len(confidences)} images"
+    _image_grid(np.asarray(images_NHWC)[:count], titles, [False] * count, suptitle, path, cols)
+
+
+def plot_confusion_matrix(
+    labels_N: np.ndarray,
+    predictions_N: np.ndarray,
+    path: Path,
+    num_classes: int = 10,
+    title: str = "Confusion matrix",
+) -> None:
+    """Counts of (true, predicted) pairs, true on rows; colour on a log scale so that the few
+    errors show beside the full diagonal, and the accuracy in the title."""
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    labels, predictions = np.asarray(labels_N), np.asarray(predictions_N)
+    counts = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(counts, (labels, predictions), 1)
+    accuracy = 100 * np.trace(counts) / max(counts.sum(), 1)
+    norm = LogNorm(vmin=1, vmax=max(counts.max(), 10))
+    size = 0.55 * num_classes + 1.8
+    fig = Figure(figsize=(size + 1.0, size), layout="constrained")
+    ax = fig.subplots()
+    image = ax.imshow(np.ma.masked_equal(counts, 0), cmap="Blues", norm=norm)
+    for (row, col), value in np.ndenumerate(counts):
+        dark = value > 0 and norm(value) > 0.6  # the dark end of Blues
+        colour = "white" if dark else ("0.6" if value == 0 else "black")
+        ax.text(col, row, str(value), ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(num_classes))
+    ax.set_yticks(range(num_classes))
+    ax.set(xlabel="predicted class", ylabel="true class")
+    ax.set_title(f"{title}: accuracy {accuracy:.2f}% of {counts.sum()}")
+    fig.colorbar(image, ax=ax, shrink=0.8, label="count (log scale)")
+    _save(fig, path)
+
+
+# The hidden-layer activations of the slides, as drawn by `plot_activations`.
+PLOTTED_ACTIVATIONS = ("sigmoid", "tanh", "relu", "leaky_relu", "softplus")
+
+
+def plot_activations(names: Sequence[str], path: Path) -> None:
+    """Each activation f (solid) and its derivative f' from `jax.grad` (dashed) over [-4, 4],
+    one panel per name (e.g. `PLOTTED_ACTIVATIONS`)."""
+    import jax
+    import jax.numpy as jnp
+    from matplotlib.figure import Figure
+
+    from dl_jax.activations import get_activation
+
+    z = jnp.linspace(-4.0, 4.0, 801)
+    cols = min(len(names), 5)
+    rows = -(-len(names) // cols)
+    fig = Figure(figsize=(3.0 * cols, 2.7 * rows + 0.4), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(names) :]:
+        ax.set_axis_off()
+    for ax, name in zip(axes, names, strict=False):
+        f = get_activation(name)
+        ax.axhline(0, color="0.6", lw=0.8)
+        ax.axvline(0, color="0.6", lw=0.8)
+        ax.plot(z, f(z), color="C0", lw=2, label="f(z)")
+        ax.plot(z, jax.vmap(jax.grad(f))(z), "--", color="C3", lw=2, label="f'(z), jax.grad")
+        ax.set(title=name, xlabel="z", xlim=(-4, 4))
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize="small", loc="upper left")
+    fig.suptitle("Activations and their derivatives")
+    _save(fig, path)
+
+
+def plot_confidence_histograms(
+    models: dict[str, tuple[np.ndarray, np.ndarray]],
+    path: Path,
+    title: str = "Top softmax probability: random noise vs real test digits",
+) -> None:
+    """Per model (name -> (noise_confidences_N, real_confidences_M), top softmax probabilities
+    in [0, 1]), the two histograms overlaid, as the share of each set per bin."""
+    from matplotlib.figure import Figure
+
+    bins = np.linspace(0, 1, 21)
+    cols = min(len(models), 4)
+    rows = -(-len(models) // cols)
+    size = (max(3.6 * cols + 0.3, 0.11 * len(title)), 3.0 * rows + 0.5)
+    fig = Figure(figsize=size, layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True).ravel()
+    for ax in axes[len(models) :]:
+        ax.set_axis_off()
+    for ax, (name, (noise, real)) in zip(axes, models.items(), strict=False):
+        for values, label, colour in ((noise, "noise", "C3"), (real, "real digits", "C0")):
+            values = np.asarray(values, dtype=np.float64)
+            weights = np.full(len(values), 100 / max(len(values), 1))
+            label = f"{label}, mean {100 * values.mean():.1f}%"
+            ax.hist(values, bins=bins, weights=weights, color=colour, alpha=0.45, label=label)
+            ax.hist(values, bins=bins, weights=weights, color=colour, histtype="step", lw=1.5)
+        ax.set(title=name, xlabel="top softmax probability", xlim=(0, 1))
+        ax.legend(fontsize="small", loc="upper left")
+        ax.grid(alpha=0.3)
+    for ax in axes[::cols]:
+        ax.set_ylabel("share of images (%)")
+    fig.suptitle(title)
+    _save(fig, path)
+
+
+def plot_decision_boundaries(
+    cases: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]],
+    path: Path,
+    title: str | None = None,
+    class_names: tuple[str, str] | None = None,
+    max_points: int = 400,
+) -> None:
+    """Binary classifiers on two features in [-1, 1]^2, one panel per case, side by side.
+
+    Args:
+      cases: (panel title, probabilities_GG, x_N2, y_N) per panel. probabilities_GG[i, j] is the
+        predicted probability of the second class (the larger of the two labels in y_N) at
+        f1 = linspace(-1, 1, G)[j], f2 = linspace(-1, 1, G)[i]: rows run over f2, columns over
+        f1. x_N2 are the points' (f1, f2), y_N their two-valued labels.
+      path: the PNG to write.
+      title: the figure's title, if any.
+      class_names: the two classes as shown (default: the labels in y_N, smaller first).
+      max_points: at most this many points per panel are drawn (a fixed random subset).
+    """
+    from matplotlib.colors import LinearSegmentedColormap
+    from matplotlib.figure import Figure
+
+    # A pale background, so that the points, in the strong ends of the same colours, stand out.
+    cmap = LinearSegmentedColormap.from_list("pale_rdbu", ["#f4a582", "#ffffff", "#92c5de"])
+    cols = min(len(cases), 4)
+    rows = -(-len(cases) // cols)
+    height = 3.1 * rows + (0.3 if title else 0)
+    width = max(3.1 * cols + 1.1, 0.11 * len(title or ""))
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False).ravel()
+    for ax in axes[len(cases) :]:
+        ax.set_axis_off()
+    rng = np.random.default_rng(0)
+    for ax, (name, probabilities_GG, x_N2, y_N) in zip(axes, cases, strict=False):
+        probabilities = np.asarray(probabilities_GG, dtype=np.float64)
+        x, y = np.asarray(x_N2), np.asarray(y_N)
+        classes = np.unique(y)
+        names = class_names or tuple(str(c) for c in classes)
+        image = ax.imshow(probabilities, extent=(-1, 1, -1, 1), origin="lower", cmap=cmap,
+                          vmin=0, vmax=1, interpolation="bilinear")  # fmt: skip
+        if probabilities.min() < 0.5 < probabilities.max():
+            f1, f2 = (np.linspace(-1, 1, n) for n in probabilities.shape[::-1])
+            ax.contour(f1, f2, probabilities, levels=[0.5], colors="black", linewidths=1.5)
+        shown = rng.permutation(len(x))[:max_points]
+        for c, colour, marker, label in zip(
+            classes, ("#b2182b", "#2166ac"), ("o", "^"), names, strict=False
+        ):
+            points = x[shown][y[shown] == c]
+            ax.scatter(points[:, 0], points[:, 1], s=18, c=colour, marker=marker,
+                       edgecolors="white", linewidths=0.4, label=f"class {label}")  # fmt: skip
+        ax.set(xlabel="f1", ylabel="f2", xlim=(-1, 1), ylim=(-1, 1), aspect="equal")
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([-1, -0.5, 0, 0.5, 1])
+        ax.set_yticks([-1, -0.5, 0, 0.5, 1])
+    axes[0].legend(fontsize="small", loc="upper right", framealpha=0.8)
+    second = class_names[1] if class_names else str(np.unique(cases[0][3])[-1])
+    fig.colorbar(image, ax=list(axes), shrink=0.8, label=f"P(class {second}); black: 0.5")
+    if title:
+        fig.suptitle(title)
     _save(fig, path)

@@ -16,14 +16,20 @@ writes config.json, metrics.jsonl, the plots and TensorBoard files.
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 from pathlib import Path
+from typing import Any
 
 import flax.linen as nn
 import jax
+import jax.numpy as jnp
+import numpy as np
 
-from dl_jax import checkpoint, metrics, optim, parallel, plots, tasks, train
+from dl_jax import checkpoint, metrics, models, optim, parallel, plots, tasks, train
 from dl_jax import workdir as workdirs
 from dl_jax.data import Splits
+from dl_jax.errors import CheckpointError, ConfigError
 from dl_jax.tasks import Task
 from dl_jax.train import TrainState
 
@@ -59,17 +65,7 @@ def train_and_evaluate(
         f"{jax.devices()[0].platform}"
     )
     steps = train.check_setup(cfg.train, mesh, splits)
-    tx = optim.make_optimizer(
-        cfg.optim.name,
-        cfg.optim.learning_rate,
-        cfg.optim.schedule,
-        total_steps=steps * cfg.train.epochs,
-    )
-    example = tasks.example_batch(splits.train)
-
-    def init():
-        return train.create_train_state(model, tx, task, cfg.train.seed, example)
-
+    init = _init_fn(cfg, model, task, tasks.example_batch(splits.train), steps)
     run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
     parallel.check_same_data(splits.fingerprints)
     main_process = parallel.is_main_process()  # the one that writes files; all save checkpoints
@@ -117,3 +113,174 @@ def train_and_evaluate(
     if main_process:
         plots.plot_history(metrics.read_jsonl(run_dir / "metrics.jsonl"), run_dir / "curves.png")
     return Result(model, state, splits, run_dir, main_process)
+
+
+def _init_fn(cfg, model: nn.Module, task: Task, example, steps: int):
+    """The run's initial TrainState, as a function (for `Checkpointer.restore_or_init`)."""
+    tx = optim.make_optimizer(
+        cfg.optim.name,
+        cfg.optim.learning_rate,
+        cfg.optim.schedule,
+        total_steps=steps * cfg.train.epochs,
+    )
+    return lambda: train.create_train_state(model, tx, task, cfg.train.seed, example)
+
+
+# --------------------------------------------------------------------------- loading
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """A trained run, loaded from its work directory by `load`: the flax module, its trained
+    parameters, the run's config and task, and the step of the checkpoint they come from."""
+
+    model: nn.Module
+    params: Any
+    config: Any  # config.ClassifierConfig, SequenceConfig or SweepConfig (for a grid's cell)
+    task: Task
+    step: int
+    workdir: Path
+    example: dict  # a batch of one example, the shapes the model takes
+    cell: Any = None  # the grid's sweep.Cell, for a cell of a grid
+
+    def predict(self, inputs, batch_size: int = 1000) -> np.ndarray:
+        """Logits for raw inputs as the dataset stores them, with the run's own input
+        transform: uint8 images [N, 28, 28, 1] for an image run, or a batch dict of the task's
+        arrays (a sequence run's {"x", "length"}); in batches of `batch_size`."""
+        if not isinstance(inputs, dict):
+            if "image" not in self.example:
+                keys = ", ".join(k for k in self.example if "label" not in k)
+                raise ConfigError(f"this run predicts a dict of its inputs ({keys}), not an array")
+            inputs = {"image": inputs}
+        batch = {k: np.asarray(v) for k, v in inputs.items()}
+        n = len(next(iter(batch.values())))
+        return np.concatenate(
+            [
+                np.asarray(_logits(self.model, self.task, self.params,
+                                   {k: v[i : i + batch_size] for k, v in batch.items()}))
+                for i in range(0, n, batch_size)
+            ]
+        )  # fmt: skip
+
+    def to_nnx(self):
+        """The model as a `flax.nnx` module holding the trained parameters (through flax's
+        linen-to-NNX bridge), for NNX code: `module(*inputs)` gives the linen module's outputs."""
+        from flax import nnx
+
+        module = nnx.bridge.ToNNX(self.model, rngs=nnx.Rngs(0))
+        nnx.bridge.lazy_init(module, *self.task.inputs(jax.tree.map(jnp.asarray, self.example)))
+        params = nnx.state(module, nnx.Param)
+        nnx.replace_by_pure_dict(params, self.params)
+        nnx.update(module, params)
+        return module
+
+
+@functools.partial(jax.jit, static_argnums=(0, 1))
+def _logits(model: nn.Module, task: Task, params, batch) -> jax.Array:
+    return model.apply({"params": params}, *task.inputs(batch))
+
+
+def load(workdir, cell=None) -> Run:
+    """The trained run in `workdir`, from its config.json and its newest verified checkpoint
+    (any model the package trains: mnist_mlp.py, mnist_cnn.py, sequence_mnist.py,
+    bit_counting.py, seq2seq.py). For a grid (activation_lr_grid.py), `cell` picks one cell by
+    its coordinates, a dict with any of optimizer, activation, learning_rate and seed (or a
+    `sweep.Cell`), enough to name one. Nothing in `workdir` is changed, so a run that is still
+    training can be loaded; a missing directory, one that holds no run, and a run with no
+    checkpoint yet each get a one-line error."""
+    from dl_jax import classifier, config, sequences, sweep  # they build on this module
+    from dl_jax.recipes import get_recipe
+
+    run_dir = Path(workdir)
+    saved = _saved_config(run_dir)
+    one = jax.sharding.SingleDeviceSharding(jax.devices()[0])
+    if "grid" in saved:
+        cfg = config.from_dict(config.SweepConfig(), saved)
+        picked = _pick_cell(sweep.grid_cells(cfg.grid), cell, run_dir)
+        state, step = _restore(
+            run_dir, cfg, lambda: sweep.init_grid(cfg.grid, cfg.recipe, cfg.model), one
+        )
+        group = [c for c in sweep.grid_cells(cfg.grid) if c.optimizer == picked.optimizer]
+        params = jax.tree.map(lambda x: x[group.index(picked)], state[picked.optimizer].params)
+        recipe = get_recipe(cfg.recipe)
+        model = models.build(sweep.model_config(cfg.model, recipe), activation=picked.activation)
+        example = _image_example()
+        return Run(model, params, cfg, sweep.cell_task(recipe), step, run_dir, example, picked)
+    if cell is not None:
+        raise ConfigError(f"{run_dir} holds a single run, not a grid: leave out cell=")
+    if "study" in saved:
+        raise ConfigError(
+            f"{run_dir} holds a vanishing-gradient study; load one of its runs, "
+            f"{run_dir}/<cell>/T<length>"
+        )
+    if "task" in saved:
+        cfg = config.from_dict(config.SequenceConfig(), saved)
+        model, problem = sequences.build(cfg)
+        task, example = problem.task, tasks.example_batch(problem.splits.train)
+    else:
+        cfg = config.from_dict(config.ClassifierConfig(), saved)
+        (model, task), example = classifier.build(cfg), _image_example()
+    # The schedule's length (total steps) does not change the optimizer state's shapes.
+    state, step = _restore(run_dir, cfg, _init_fn(cfg, model, task, example, steps=1), one)
+    return Run(model, state.params, cfg, task, step, run_dir, example)
+
+
+def _saved_config(run_dir: Path) -> dict:
+    if not run_dir.is_dir():
+        raise ConfigError(f"no run in {run_dir}: no such directory")
+    path = run_dir / workdirs.CONFIG
+    if not path.exists():
+        raise ConfigError(f"{run_dir} holds no dl_jax run (it has no {workdirs.CONFIG})")
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{path} is unreadable ({e})") from None
+    saved.pop("dataset", None)
+    return saved
+
+
+def _restore(run_dir: Path, cfg, init, sharding):
+    directory = run_dir / "checkpoints"
+    if not directory.is_dir():
+        raise CheckpointError(f"no checkpoint in {directory}: the run saved none yet")
+    checkpointer = checkpoint.Checkpointer(directory, cfg.checkpoint, read_only=True)
+    try:
+        return checkpointer.restore_newest(init, sharding)
+    finally:
+        checkpointer.close()
+
+
+def _image_example() -> dict:
+    """A batch of one MNIST-shaped example (every image dataset here is 28 x 28 x 1)."""
+    return {"image": np.zeros((1, 28, 28, 1), np.uint8), "label": np.zeros(1, np.int32)}
+
+
+def _pick_cell(cells: list, cell, run_dir: Path):
+    """The one cell of `cells` whose coordinates match `cell` (a dict, or a sweep.Cell)."""
+    if cell is None:
+        raise ConfigError(
+            f"{run_dir} holds a grid of {len(cells)} cells; pick one with cell={{'activation': "
+            "..., 'learning_rate': ...}"
+        )
+    wanted = dataclasses.asdict(cell) if dataclasses.is_dataclass(cell) else dict(cell)
+    names = [f.name for f in dataclasses.fields(cells[0])]
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        raise ConfigError(
+            f"unknown cell coordinate(s) {', '.join(unknown)}; valid: {', '.join(names)}"
+        )
+    matches = [c for c in cells if all(getattr(c, k) == v for k, v in wanted.items())]
+    if len(matches) == 1:
+        return matches[0]
+
+    def values(name, among):  # a coordinate's distinct values, in grid order
+        return ", ".join(map(str, dict.fromkeys(getattr(c, name) for c in among)))
+
+    if not matches:
+        choices = "; ".join(f"{n}: {values(n, cells)}" for n in names)
+        raise ConfigError(f"no cell {wanted} in the grid of {run_dir} ({choices})")
+    open_names = [n for n in names if n not in wanted and len({getattr(c, n) for c in matches}) > 1]
+    raise ConfigError(
+        f"cell {wanted} matches {len(matches)} cells of {run_dir}; also give "
+        + "; ".join(f"{n} (one of {values(n, matches)})" for n in open_names)
+    )

@@ -30,6 +30,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 
+import flax.linen as nn
 import jax
 import numpy as np
 
@@ -108,11 +109,16 @@ def train_and_evaluate(cfg: SequenceConfig) -> runs.Result:
             getattr(cfg.train, name),
             f"{default!r}: sequence tasks bring their own loss and no augmentation",
         )
+    model, problem = build(cfg)
+    return runs.train_and_evaluate(cfg, model, problem.task, problem.splits)
+
+
+def build(cfg: SequenceConfig) -> tuple[nn.Module, Problem]:
+    """The run's model and its generated problem (what `runs.load` rebuilds too)."""
     if cfg.model.name not in SEQUENCE_MODELS:
         raise unknown_name("model for a sequence task", cfg.model.name, SEQUENCE_MODELS)
     problem = make(cfg.task)
-    model = models.build(cfg.model, outputs=problem.outputs, classes=problem.classes)
-    return runs.train_and_evaluate(cfg, model, problem.task, problem.splits)
+    return models.build(cfg.model, outputs=problem.outputs, classes=problem.classes), problem
 
 
 def _sizes(cfg: SequenceTaskConfig) -> tuple[int, int]:

@@ -147,14 +147,14 @@ def _model(cell: CellState, program: Program):
     return models.build(program.model, activation=activation)
 
 
-def _task(recipe: Recipe) -> tasks.ImageClassification:
+def cell_task(recipe: Recipe) -> tasks.ImageClassification:
     """What the cells train on: the recipe's images and loss."""
     return tasks.ImageClassification(recipe.loss, recipe.preprocess)
 
 
 def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
     """Train one cell over the steps `order_RSB[cell.order]`; returns it and its losses [S]."""
-    task = _task(get_recipe(program.recipe))
+    task = cell_task(get_recipe(program.recipe))
     model = _model(cell, program)
     tx = optim.make_optimizer(program.optimizer, 1.0)  # the rate in each cell's state is used
     step_key = jax.random.wrap_key_data(cell.step_key)
@@ -197,7 +197,7 @@ def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
 
 def _evaluate_cell(cell: CellState, test, program: Program) -> jax.Array:
     """Test accuracy of one cell, in batches of `EVAL_BATCH_SIZE`."""
-    task = _task(get_recipe(program.recipe))
+    task = cell_task(get_recipe(program.recipe))
     model = _model(cell, program)
 
     def sums(batch, mask_B):

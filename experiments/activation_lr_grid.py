@@ -20,18 +20,10 @@ curves.png; and, with --log.tensorboard=True, tensorboard/. Running the same com
 resumes an interrupted grid from its last checkpoint (see dl_jax/checkpoint.py).
 """
 
-import dataclasses
 from pathlib import Path
 
-from dl_jax import cli, config
-from dl_jax.config import (
-    CheckpointConfig,
-    DataConfig,
-    DistConfig,
-    GridConfig,
-    LogConfig,
-    ModelConfig,
-)
+from dl_jax import cli
+from dl_jax.config import SweepConfig
 
 # Fields a resumed run may change: they do not change its results. The data may move, or come
 # from another source, but must be the same: workdir.prepare compares its fingerprints.
@@ -40,31 +32,10 @@ HARMLESS = ("workdir", "data.", "checkpoint.", "log.", "dist.", "grid.workers",
             "grid.num_devices", "model.conv_impl")  # fmt: skip
 
 
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10  # passes over the training set, for every cell
-
-    def __post_init__(self):
-        config.check(self.epochs > 0, "train.epochs", self.epochs, "an int > 0")
+DEFAULTS = SweepConfig()
 
 
-@dataclasses.dataclass(frozen=True)
-class Config:
-    grid: GridConfig = GridConfig()
-    recipe: str = "modern"  # modern | seed | seed_exact (see dl_jax/recipes.py)
-    model: ModelConfig = ModelConfig()  # the cells' model; their activation is --grid.*
-    data: DataConfig = DataConfig()
-    train: TrainConfig = TrainConfig()
-    checkpoint: CheckpointConfig = CheckpointConfig()
-    log: LogConfig = LogConfig()
-    dist: DistConfig = DistConfig()
-    workdir: str = "runs/activation_lr_grid"  # where the results go
-
-
-DEFAULTS = Config()
-
-
-def main(cfg: Config) -> None:
+def main(cfg: SweepConfig) -> None:
     # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
     import jax
     import numpy as np

@@ -6,6 +6,7 @@ a subprocess; `tests/interrupt.py` can stop it at the N-th chunk boundary or che
 
 import contextlib
 import csv
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -58,6 +59,14 @@ REFERENCES = {
     "rnn": (SEQ, SEQ_ARGS),
     "seq2seq": (SEQ2SEQ, SEQ2SEQ_ARGS),
 }  # the fault story runs EXPERIMENTS only
+
+
+def load_experiment(script):
+    """The module of an experiment script (its `main` and `DEFAULTS`), imported from its path."""
+    spec = importlib.util.spec_from_file_location(script.stem, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run(script, args, workdir, interrupt=None):

@@ -78,3 +78,20 @@ def test_table_names():
 def test_unknown_name_lists_valid_ones():
     with pytest.raises(ConfigError, match=r"unknown activation 'swish'; valid: .*relu.*tanh"):
         get_activation("swish")
+
+
+@pytest.mark.parametrize(
+    "name, derivative",
+    [  # the slides' closed forms; softplus' is the sigmoid
+        ("sigmoid", lambda z, f: f * (1 - f)),
+        ("tanh", lambda z, f: 1 - f**2),
+        ("relu", lambda z, f: (z > 0).astype(z.dtype)),
+        ("softplus", lambda z, f: jax.nn.sigmoid(z)),
+    ],
+)
+def test_grad_equals_closed_form_on_a_dense_grid(name, derivative):
+    f = get_activation(name)
+    z = jnp.linspace(-6.0, 6.0, 240)  # an even count: z = 0, where relu has no derivative, is out
+    assert not (z == 0).any()
+    # atol: in the tails of tanh, 1 - f**2 cancels to a few float32 ulps of 1 (about 6e-8)
+    np.testing.assert_allclose(jax.vmap(jax.grad(f))(z), derivative(z, f(z)), rtol=1e-6, atol=1e-7)
