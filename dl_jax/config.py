@@ -282,6 +282,46 @@ class VanishingConfig:
     workdir: str = "runs/vanishing_gradients"  # one sub-directory per run, and the figure
 
 
+@dataclasses.dataclass(frozen=True)
+class ToyConfig:
+    train_examples: int = 1000  # generated training examples of each toy problem
+    test_examples: int = 1000  # and test examples, drawn after them
+    epochs: int = 40  # passes over the training examples
+    batch_size: int = 32  # examples per step
+    learning_rate: float = 0.01  # Adam's
+
+    def __post_init__(self):
+        for name in ("train_examples", "test_examples", "epochs", "batch_size"):
+            check(getattr(self, name) > 0, f"toy.{name}", getattr(self, name), "an int > 0")
+        check(self.learning_rate > 0, "toy.learning_rate", self.learning_rate, "a number > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class PerceptronConfig:
+    points: int = 200  # linearly separable points, 2 features uniform in [-1, 1]
+    margin: float = 0.05  # their least distance to the separator that labels them
+    epochs: int = 20  # passes of the perceptron rule
+    seed: int = 0  # draws the points and the separator
+
+    def __post_init__(self):
+        for name in ("points", "epochs"):
+            check(getattr(self, name) > 0, f"perceptron.{name}", getattr(self, name), "an int > 0")
+        check(0 <= self.margin < 1, "perceptron.margin", self.margin, "a number in [0, 1)")
+
+
+@dataclasses.dataclass(frozen=True)
+class ToyStudyConfig:
+    """The perceptron and the toy classifiers (experiments/toy_problems.py)."""
+
+    toy: ToyConfig = ToyConfig()
+    seeds: tuple[int, ...] = (0, 1, 2, 3, 4)  # a run per problem, model and seed
+    perceptron: PerceptronConfig = PerceptronConfig()
+    workdir: str = "runs/toy_problems"  # results and figures
+
+    def __post_init__(self):
+        check(len(self.seeds) > 0, "seeds", self.seeds, "a non-empty tuple")
+
+
 # --------------------------------------------------------------------------- overrides
 
 

@@ -464,3 +464,32 @@ def plot_decision_boundaries(
     if title:
         fig.suptitle(title)
     _save(fig, path)
+
+
+def plot_perceptron(runs: dict, path: Path) -> None:
+    """The perceptron rule's mistakes per epoch on each data set, then each set's points (2
+    features) with the line its final weights draw, w0 + w1 f1 + w2 f2 = 0. `runs` maps a name
+    to (x_N2, y_N in {-1, +1}, a `perceptron.PerceptronResult`)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4 * (len(runs) + 1), 3.6), layout="constrained")
+    mistakes_ax, *point_axes = fig.subplots(1, len(runs) + 1)
+    for (name, (x_N2, y_N, result)), ax in zip(runs.items(), point_axes, strict=True):
+        mistakes_E = np.asarray(result.mistakes_E)
+        epochs = np.arange(1, len(mistakes_E) + 1)
+        mistakes_ax.plot(epochs, mistakes_E, marker="o", label=name)
+        x_N2, y_N, w_A = np.asarray(x_N2), np.asarray(y_N), np.asarray(result.w_A)
+        for label, colour in ((1, "tab:orange"), (-1, "tab:blue")):
+            ax.scatter(*x_N2[y_N == label].T, s=12 if len(x_N2) > 20 else 80, color=colour,
+                       label=f"y = {label:+d}")  # fmt: skip
+        low, high = x_N2.min() - 0.25, x_N2.max() + 0.25
+        f1 = np.linspace(low, high, 2)
+        if abs(w_A[2]) > 1e-12:
+            ax.plot(f1, -(w_A[0] + w_A[1] * f1) / w_A[2], color="black", label="final weights")
+        ax.set(xlim=(low, high), ylim=(low, high), xlabel="f1", ylabel="f2",
+               title=f"{name}: {mistakes_E[-1]} mistakes in the last epoch")  # fmt: skip
+        ax.legend(fontsize=7, loc="lower left")
+    mistakes_ax.set(xlabel="epoch", ylabel="mistakes (updates)", title="Perceptron rule")
+    mistakes_ax.legend()
+    mistakes_ax.grid(alpha=0.3)
+    _save(fig, path)

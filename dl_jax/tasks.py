@@ -102,6 +102,22 @@ class ImageClassification(Task):
 
 
 @dataclasses.dataclass(frozen=True)
+class FeatureClassification(Task):
+    """One label per feature vector: `{"x": float32 [B, F], "label": int32 [B]}`; logits [B, K],
+    softmax cross-entropy (the toy problems of `dl_jax.toys`)."""
+
+    def inputs(self, batch: Batch) -> tuple[jax.Array]:
+        return (batch["x"],)
+
+    def loss(self, logits_BK: jax.Array, batch: Batch) -> jax.Array:
+        return losses.softmax_cross_entropy(logits_BK, batch["label"])
+
+    def metrics(self, logits_BK: jax.Array, batch: Batch) -> dict[str, Metric]:
+        correct_B = losses.accuracy(logits_BK, batch["label"])
+        return {"accuracy": (correct_B, jnp.ones_like(correct_B))}
+
+
+@dataclasses.dataclass(frozen=True)
 class SequenceClassification(Task):
     """One label per sequence (many-to-one): `{"x": [B, T, F], "length": int32 [B], "label":
     int32 [B]}`, the steps at and after `length` being padding; logits [B, K].

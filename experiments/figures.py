@@ -1,0 +1,107 @@
+"""Pictures of a trained digit classifier: its answers on test digits, its mistakes, its
+confusion matrix, and the activation functions it may use with their derivatives.
+
+    python experiments/figures.py
+    python experiments/figures.py --run=runs/mnist_mlp --data.dir=PATH --workdir=runs/figures_mlp
+    python experiments/figures.py --run=runs/mnist_cnn --data.dir=PATH --workdir=runs/figures_cnn
+
+--run names the work directory of a trained image run (experiments/mnist_mlp.py,
+mnist_cnn.py, sequence_mnist.py). Without it, the reference MLP (784-128-64-10, ReLU, Adam at
+1e-3 decayed by a cosine, batch 128) is trained for --epochs on the training split of --data.*
+into --workdir/mlp; running the same command again reuses that run (or resumes it if it was
+cut off). The run's model then classifies the test split of --data.*.
+
+Writes into --workdir: config.json; digits.png (the first 40 test digits, each with the answer,
+its softmax probability and the true label; wrong answers in red); mistakes.png (the first 40
+misclassified test digits, the same way); confusion_matrix.png (counts of true against
+predicted class); activations.png (sigmoid, tanh, ReLU, leaky ReLU and softplus, each with its
+derivative from jax.grad). Prints the test accuracy and where the figures are.
+"""
+
+import dataclasses
+
+from dl_jax import cli, config
+from dl_jax.config import DataConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class FiguresConfig:
+    run: str | None = None  # work directory of a trained image run; None: train an MLP here
+    data: DataConfig = DataConfig(source="sample")  # the test digits; training data if trained
+    epochs: int = 3  # training epochs of the MLP when --run is not given
+    workdir: str = "runs/figures"  # config, figures, and the MLP trained here (workdir/mlp)
+
+    def __post_init__(self):
+        config.check(self.epochs > 0, "epochs", self.epochs, "an int > 0")
+
+
+DEFAULTS = FiguresConfig()
+FIGURES = ("digits.png", "mistakes.png", "confusion_matrix.png", "activations.png")
+
+
+def main(cfg: FiguresConfig) -> float:
+    # Heavy imports after the arguments are parsed, so --help and argument errors are instant.
+    from pathlib import Path
+
+    import numpy as np
+
+    from dl_jax import data, parallel, plots, runs
+    from dl_jax import workdir as workdirs
+
+    # Everything that can fail on bad input fails before the work directory is touched.
+    run = runs.load(cfg.run) if cfg.run else None
+    splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
+    run_dir = Path(cfg.workdir)  # held since cli.run
+    # The data may move: workdir.prepare compares its fingerprints.
+    parallel.on_main_process(
+        lambda: workdirs.prepare(run_dir, cfg, (*runs.HARMLESS, "data."), splits.identity()),
+        f"prepare {run_dir}",
+    )
+    if run is None:
+        run = runs.load(_train(cfg))
+
+    images, labels = splits.test["image"], splits.test["label"]
+    logits_NK = np.asarray(run.predict(images), np.float64)
+    predictions = logits_NK.argmax(-1)
+    z_NK = logits_NK - logits_NK.max(-1, keepdims=True)  # a stable softmax: exp(z) <= 1
+    confidences = 1.0 / np.exp(z_NK).sum(-1)  # the top probability, exp(0) / sum(exp(z))
+    wrong = predictions != labels
+    accuracy = 1.0 - float(np.mean(wrong))
+    if parallel.is_main_process():
+        name = run.config.model.name.upper()
+        plots.plot_digits(images, labels, predictions, run_dir / "digits.png",
+                          confidences_N=confidences, title=f"{name} on test digits")  # fmt: skip
+        plots.plot_digits(images[wrong], labels[wrong], predictions[wrong],
+                          run_dir / "mistakes.png", confidences_N=confidences[wrong],
+                          title=f"{name}'s misclassified test digits")  # fmt: skip
+        plots.plot_confusion_matrix(
+            labels, predictions, run_dir / "confusion_matrix.png", num_classes=logits_NK.shape[-1]
+        )
+        plots.plot_activations(plots.PLOTTED_ACTIVATIONS, run_dir / "activations.png")
+    print(
+        f"{run.workdir}: test accuracy {100 * accuracy:.2f}% on {len(labels)} test digits "
+        f"({int(wrong.sum())} wrong)"
+    )
+    print(f"{', '.join(FIGURES)} in {run_dir}/")
+    return accuracy
+
+
+def _train(cfg: FiguresConfig):
+    """Train the reference MLP briefly into `workdir/mlp` (or finish or reuse the run there)."""
+    from pathlib import Path
+
+    from dl_jax import classifier, parallel
+    from dl_jax.config import ClassifierConfig, TrainConfig
+
+    sub_dir = Path(cfg.workdir) / "mlp"
+    sub = ClassifierConfig(
+        data=cfg.data, train=TrainConfig(epochs=cfg.epochs), workdir=str(sub_dir)
+    )
+    print(f"== mlp: {cfg.epochs} epoch(s) in {sub_dir}", flush=True)
+    with parallel.held_by_main_process(sub_dir):
+        classifier.train_and_evaluate(sub)
+    return sub_dir
+
+
+if __name__ == "__main__":
+    cli.run(main, DEFAULTS, __doc__)
