@@ -96,6 +96,23 @@ def probabilities_on_grid(trained: Trained, size: int = 101) -> np.ndarray:
     return np.asarray(jax.nn.softmax(logits_N2)[:, 1]).reshape(size, size)
 
 
+def best_line_accuracy(problem: str, seed: int = 0, points: int = 50_000, angles: int = 720):
+    """The accuracy of the best linear rule (a line, c1 on one side) on `points` uniform
+    examples of a 2-feature `problem`: for each of `angles` directions, every threshold along
+    it, by sorting the projections (what no linear model can beat, up to the search's steps)."""
+    features, rule = PROBLEMS[problem]
+    x_N2 = np.random.default_rng(seed).uniform(-1.0, 1.0, (points, features))
+    c1_N = rule(x_N2)
+    best = 0.0
+    for angle in np.linspace(0.0, 2 * np.pi, angles, endpoint=False):
+        c1_sorted = c1_N[np.argsort(x_N2 @ np.array([np.cos(angle), np.sin(angle)]))]
+        # c2 below the k-th projection, c1 from it on: right below where it is c2, above if c1
+        right_below = np.concatenate([[0], np.cumsum(~c1_sorted)])
+        right_above = c1_N.sum() - np.concatenate([[0], np.cumsum(c1_sorted)])
+        best = max(best, float((right_below + right_above).max()) / points)
+    return best
+
+
 def study(cfg: ToyStudyConfig) -> dict:
     """Train every model of `MODELS` on every problem of `PROBLEMS` for each seed, and run the
     perceptron rule on separable points and on XOR; write into `cfg.workdir` results.json,
@@ -112,7 +129,9 @@ def study(cfg: ToyStudyConfig) -> dict:
             first[problem, name] = trained[0]
             print(f"{problem:9s} {name:14s} test accuracy, mean of {len(cfg.seeds)} seeds: "
                   f"{100 * np.mean(accuracy[problem][name]):.2f}%", flush=True)  # fmt: skip
-    results = {"toy": accuracy, "perceptron": _perceptron(cfg.perceptron, run_dir)}
+    best_line = {p: best_line_accuracy(p) for p, (features, _) in PROBLEMS.items() if features == 2}
+    results = {"toy": accuracy, "best_line": best_line,
+               "perceptron": _perceptron(cfg.perceptron, run_dir)}  # fmt: skip
     with files.replacing(run_dir / "results.json") as tmp:
         tmp.write_text(json.dumps(results, indent=1) + "\n")
     with files.replacing(run_dir / "results.md") as tmp:

@@ -29,6 +29,8 @@ def main(cfg: ToyStudyConfig) -> None:
     print(f"\n{toys.table(results['toy'])}")
     for name, run in results["perceptron"].items():
         print(f"perceptron, {name}: mistakes per epoch {run['mistakes_per_epoch']}")
+    for problem, accuracy in results["best_line"].items():
+        print(f"the best line on {problem}: {100 * accuracy:.1f}%")
     bound = results["perceptron"]["separable"]["mistake_bound"]
     print(f"Novikoff's bound on the separable points' mistakes: {bound:.0f}")
     print(f"results in {cfg.workdir}/")

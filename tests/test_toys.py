@@ -35,6 +35,11 @@ def test_the_problems_follow_their_rules_on_uniform_features():
         toys.make("xor", 0, QUICK)
 
 
+def test_the_best_line_gets_two_thirds_of_f1_times_f2_positive_and_all_of_f1_greater_than_f2():
+    assert 0.64 < toys.best_line_accuracy("f1*f2>0", points=20_000) < 0.70  # 66.9% at 50,000
+    assert toys.best_line_accuracy("f1>f2", points=20_000) > 0.999
+
+
 def test_one_linear_layer_learns_f1_greater_than_f2_plus_f3():
     assert mean_accuracy("f1>f2+f3", "linear") >= 0.97
 
