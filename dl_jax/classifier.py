@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import flax.linen as nn
 
-from dl_jax import data, losses, models, runs, tasks
+from dl_jax import data, losses, models, parallel, runs, tasks
 from dl_jax.config import ClassifierConfig
 
 # Fields a resumed classifier may change besides `runs.HARMLESS`: the data may move, or come
@@ -31,3 +31,13 @@ def train_and_evaluate(cfg: ClassifierConfig) -> runs.Result:
     model, task = build(cfg)
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
     return runs.train_and_evaluate(cfg, model, task, splits, HARMLESS)
+
+
+def trained(cfg: ClassifierConfig) -> runs.Run:
+    """The run of `cfg` in `cfg.workdir`, trained there first if it is not (or not all) there:
+    for experiments that need a trained model and were not given one. The directory is held
+    while it trains, on process 0 for all processes."""
+    print(f"== {cfg.model.name}: {cfg.train.epochs} epoch(s) in {cfg.workdir}", flush=True)
+    with parallel.held_by_main_process(cfg.workdir):
+        train_and_evaluate(cfg)
+    return runs.load(cfg.workdir)

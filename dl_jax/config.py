@@ -400,8 +400,13 @@ def _type_name(kind: Any) -> str:
 
 
 def parse_overrides(cfg, argv: Sequence[str]):
-    """Apply `--dotted.key=value` arguments to `cfg`; unknown or malformed ones are errors."""
+    """Apply `--dotted.key=value` arguments to `cfg`; unknown or malformed ones are errors.
+
+    Each sub-config is rebuilt once with all of its new values, so that the checks relating
+    two fields (`--dist.num_processes` and `--dist.process_id`) hold whatever their order.
+    """
     paths = field_paths(cfg)
+    changes = {}
     for arg in argv:
         match = re.fullmatch(r"--([\w.]+)=(.*)", arg, flags=re.DOTALL)
         if not match:
@@ -409,8 +414,21 @@ def parse_overrides(cfg, argv: Sequence[str]):
         path, text = match.groups()
         if path not in paths:
             raise ConfigError(f"unknown key --{path}; valid keys: {', '.join(paths)}")
-        cfg = override(cfg, path, parse_value(path, text, paths[path]))
-    return cfg
+        *parents, name = path.split(".")
+        node = changes
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[name] = parse_value(path, text, paths[path])
+    return _replaced(cfg, changes)
+
+
+def _replaced(cfg, changes: dict):
+    """`cfg` with `changes` (a nested dict of new field values), each dataclass rebuilt once."""
+    fields = {
+        name: _replaced(getattr(cfg, name), value) if isinstance(value, dict) else value
+        for name, value in changes.items()
+    }
+    return dataclasses.replace(cfg, **fields) if fields else cfg
 
 
 def from_dict(default_cfg, tree: dict):

@@ -162,6 +162,11 @@ def _check_name(name: str, splits: Splits) -> None:
 
 
 def _load(name: str, source: str, idx_dir, tfds_dir) -> Splits:
+    if source == "sample" and idx_dir is not None:
+        raise DataError(
+            f"--data.dir={idx_dir} is not read with --data.source=sample (the bundled sample); "
+            "use --data.source=idx or auto to read it"
+        )
     if source == "sample":
         if name not in ("auto", "mnist"):
             raise DataError(f"the bundled sample is MNIST only, not {name!r}")

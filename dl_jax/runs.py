@@ -162,6 +162,13 @@ class Run:
             ]
         )  # fmt: skip
 
+    def confidence(self, inputs, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+        """The top softmax probability [N] of each input (how sure the answer is) and the class
+        it picks [N], from `predict`'s logits."""
+        logits_NK = self.predict(inputs, batch_size).astype(np.float64)
+        z_NK = logits_NK - logits_NK.max(-1, keepdims=True)  # exp(z) <= 1: nothing overflows
+        return 1.0 / np.exp(z_NK).sum(-1), z_NK.argmax(-1)  # the top one is exp(0) / sum
+
     def to_nnx(self):
         """The model as a `flax.nnx` module holding the trained parameters (through flax's
         linen-to-NNX bridge), for NNX code: `module(*inputs)` gives the linen module's outputs."""
@@ -212,6 +219,13 @@ def load(workdir, cell=None) -> Run:
         raise ConfigError(
             f"{run_dir} holds a vanishing-gradient study; load one of its runs, "
             f"{run_dir}/<cell>/T<length>"
+        )
+    if not set(saved) <= set(config.to_dict(config.SequenceConfig())) | set(
+        config.to_dict(config.ClassifierConfig())
+    ):
+        raise ConfigError(
+            f"{run_dir} holds no trained run that runs.load reads (its config.json has "
+            f"{', '.join(saved)}): load the runs an experiment trained, in its sub-directories"
         )
     if "task" in saved:
         cfg = config.from_dict(config.SequenceConfig(), saved)

@@ -2,8 +2,10 @@
 confusion matrix, and the activation functions it may use with their derivatives.
 
     python experiments/figures.py
-    python experiments/figures.py --run=runs/mnist_mlp --data.dir=PATH --workdir=runs/figures_mlp
-    python experiments/figures.py --run=runs/mnist_cnn --data.dir=PATH --workdir=runs/figures_cnn
+    python experiments/figures.py --run=runs/mnist_mlp --data.source=idx --data.dir=PATH \\
+        --workdir=runs/figures_mlp
+    python experiments/figures.py --run=runs/mnist_cnn --data.source=idx --data.dir=PATH \\
+        --workdir=runs/figures_cnn
 
 --run names the work directory of a trained image run (experiments/mnist_mlp.py,
 mnist_cnn.py, sequence_mnist.py). Without it, the reference MLP (784-128-64-10, ReLU, Adam at
@@ -45,8 +47,9 @@ def main(cfg: FiguresConfig) -> float:
 
     import numpy as np
 
-    from dl_jax import data, parallel, plots, runs
+    from dl_jax import classifier, data, parallel, plots, runs
     from dl_jax import workdir as workdirs
+    from dl_jax.config import ClassifierConfig, TrainConfig
 
     # Everything that can fail on bad input fails before the work directory is touched.
     run = runs.load(cfg.run) if cfg.run else None
@@ -57,14 +60,13 @@ def main(cfg: FiguresConfig) -> float:
         lambda: workdirs.prepare(run_dir, cfg, (*runs.HARMLESS, "data."), splits.identity()),
         f"prepare {run_dir}",
     )
-    if run is None:
-        run = runs.load(_train(cfg))
+    if run is None:  # the MLP of mnist_mlp.py, briefly
+        brief = ClassifierConfig(data=cfg.data, train=TrainConfig(epochs=cfg.epochs),
+                                 workdir=f"{cfg.workdir}/mlp")  # fmt: skip
+        run = classifier.trained(brief)
 
     images, labels = splits.test["image"], splits.test["label"]
-    logits_NK = np.asarray(run.predict(images), np.float64)
-    predictions = logits_NK.argmax(-1)
-    z_NK = logits_NK - logits_NK.max(-1, keepdims=True)  # a stable softmax: exp(z) <= 1
-    confidences = 1.0 / np.exp(z_NK).sum(-1)  # the top probability, exp(0) / sum(exp(z))
+    confidences, predictions = run.confidence(images)
     wrong = predictions != labels
     accuracy = 1.0 - float(np.mean(wrong))
     if parallel.is_main_process():
@@ -75,7 +77,7 @@ def main(cfg: FiguresConfig) -> float:
                           run_dir / "mistakes.png", confidences_N=confidences[wrong],
                           title=f"{name}'s misclassified test digits")  # fmt: skip
         plots.plot_confusion_matrix(
-            labels, predictions, run_dir / "confusion_matrix.png", num_classes=logits_NK.shape[-1]
+            labels, predictions, run_dir / "confusion_matrix.png", num_classes=data.NUM_CLASSES
         )
         plots.plot_activations(plots.PLOTTED_ACTIVATIONS, run_dir / "activations.png")
     print(
@@ -84,23 +86,6 @@ def main(cfg: FiguresConfig) -> float:
     )
     print(f"{', '.join(FIGURES)} in {run_dir}/")
     return accuracy
-
-
-def _train(cfg: FiguresConfig):
-    """Train the reference MLP briefly into `workdir/mlp` (or finish or reuse the run there)."""
-    from pathlib import Path
-
-    from dl_jax import classifier, parallel
-    from dl_jax.config import ClassifierConfig, TrainConfig
-
-    sub_dir = Path(cfg.workdir) / "mlp"
-    sub = ClassifierConfig(
-        data=cfg.data, train=TrainConfig(epochs=cfg.epochs), workdir=str(sub_dir)
-    )
-    print(f"== mlp: {cfg.epochs} epoch(s) in {sub_dir}", flush=True)
-    with parallel.held_by_main_process(sub_dir):
-        classifier.train_and_evaluate(sub)
-    return sub_dir
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Over-confidence, measured: what a trained digit classifier answers when shown random noise.
 
     python experiments/overconfidence.py
-    python experiments/overconfidence.py --mlp=runs/mnist_mlp --cnn=runs/mnist_cnn --data.dir=PATH
+    python experiments/overconfidence.py --mlp=runs/mnist_mlp --cnn=runs/mnist_cnn \\
+        --data.source=idx --data.dir=PATH
     python experiments/overconfidence.py --noise_images=10000 --seed=1
 
 A softmax classifier has no way to say "none of these": it shares all of its probability among
@@ -60,7 +61,7 @@ def main(cfg: OverconfidenceConfig) -> dict:
 
     import numpy as np
 
-    from dl_jax import data, files, parallel, plots, runs
+    from dl_jax import classifier, data, files, parallel, plots, runs
     from dl_jax import workdir as workdirs
 
     # Everything that can fail on bad input fails before the work directory is touched.
@@ -73,9 +74,7 @@ def main(cfg: OverconfidenceConfig) -> dict:
         ),
         f"prepare {run_dir}",
     )
-    loaded = {
-        name: given[name] if name in given else runs.load(_train(cfg, name)) for name in MODELS
-    }
+    loaded = {name: given.get(name) or classifier.trained(_brief(cfg, name)) for name in MODELS}
 
     noise = np.random.default_rng(cfg.seed).integers(
         0, 256, size=(cfg.noise_images, 28, 28, 1), dtype=np.uint8
@@ -84,8 +83,8 @@ def main(cfg: OverconfidenceConfig) -> dict:
     results = {"noise_images": cfg.noise_images, "seed": cfg.seed, "data": splits.describe()}
     results["models"], histograms = {}, {}
     for name, run in loaded.items():
-        noise_top, noise_class = _top_probabilities(run.predict(noise))
-        real_top, real_class = _top_probabilities(run.predict(images))
+        noise_top, noise_class = run.confidence(noise)
+        real_top, real_class = run.confidence(images)
         accuracy = float(np.mean(real_class == labels))
         results["models"][name] = {
             "workdir": str(run.workdir),
@@ -112,34 +111,13 @@ def main(cfg: OverconfidenceConfig) -> dict:
     return results
 
 
-def _train(cfg: OverconfidenceConfig, name: str):
-    """Train model `name` briefly into `workdir/<name>` (or finish or reuse the run there)."""
-    from pathlib import Path
-
-    from dl_jax import classifier, parallel
+def _brief(cfg: OverconfidenceConfig, name: str):
+    """The brief training run of model `name` in `workdir/<name>`, when none is given."""
     from dl_jax.config import ClassifierConfig, TrainConfig
 
-    sub_dir = Path(cfg.workdir) / name
-    sub = ClassifierConfig(
-        model=MODELS[name],
-        data=cfg.data,
-        train=TrainConfig(epochs=cfg.epochs),
-        workdir=str(sub_dir),
-    )
-    print(f"== {name}: {cfg.epochs} epoch(s) in {sub_dir}", flush=True)
-    with parallel.held_by_main_process(sub_dir):
-        classifier.train_and_evaluate(sub)
-    return sub_dir
-
-
-def _top_probabilities(logits_NK):
-    """The largest softmax probability of each row and its class. With z = logits - max, the
-    top probability is exp(0) / sum(exp(z)): nothing overflows, the sum is at least 1."""
-    import numpy as np
-
-    z_NK = np.asarray(logits_NK, np.float64)
-    z_NK = z_NK - z_NK.max(-1, keepdims=True)
-    return 1.0 / np.exp(z_NK).sum(-1), z_NK.argmax(-1)
+    return ClassifierConfig(model=MODELS[name], data=cfg.data,
+                            train=TrainConfig(epochs=cfg.epochs),
+                            workdir=f"{cfg.workdir}/{name}")  # fmt: skip
 
 
 def _summary(top_N) -> dict:
@@ -167,7 +145,7 @@ def _print_table(results: dict, test_images: int) -> None:
             if key == "noise":
                 counts = r["noise"]["predicted"]
                 top = max(range(len(counts)), key=counts.__getitem__)
-                note = f"  answer {top} for {100 * counts[top] / sum(counts):.0f}% of them"
+                note = f"  answer {top} for {counts[top]} of them"
             else:
                 note = f"  accuracy {100 * r['test_accuracy']:.1f}%"
             print(f"{name:<6}{images:<20}{numbers}{note}")

@@ -101,3 +101,10 @@ def test_a_field_newer_than_a_saved_run_is_unchanged_at_its_default():
     assert config.differences(saved, ClassifierConfig()) == []
     other = config.override(ClassifierConfig(), "model.cell", "gru")
     assert config.differences(saved, other) == ["model.cell: '<absent>' -> 'gru'"]
+
+
+def test_fields_checked_together_may_come_in_any_order():
+    argv = ["--dist.process_id=1", "--dist.num_processes=2", "--dist.coordinator=h:1"]
+    for order in (argv, argv[::-1]):
+        cfg = config.parse_overrides(ClassifierConfig(), order)
+        assert (cfg.dist.process_id, cfg.dist.num_processes) == (1, 2)

@@ -15,6 +15,11 @@ OVERCONFIDENCE = ROOT / "experiments" / "overconfidence.py"
 FIGURES = ROOT / "experiments" / "figures.py"
 QUICK = ["--epochs=1"]  # each model trained here sees the sample's 5,000 images once
 REUSED = "all 1 epochs were already done"  # runs.train_and_evaluate, for a finished run
+NO_RUN = "error: no run in /nonexistent: no such directory"  # runs.load's line
+SAMPLE_AND_DIR = (  # data.load's line
+    "error: --data.dir=/x is not read with --data.source=sample (the bundled sample); use "
+    "--data.source=idx or auto to read it"
+)
 
 
 def assert_pngs(workdir, names):
@@ -77,19 +82,13 @@ def test_figures(tmp_path):
             ["--noise_images=0"],
             "error: --noise_images=0 is invalid: expected an int > 0",
         ),
-        (
-            OVERCONFIDENCE,
-            ["--mlp=/nonexistent"],
-            "error: no run in /nonexistent: no such directory",
-        ),
-        (
-            OVERCONFIDENCE,
-            ["--cnn=/nonexistent"],
-            "error: no run in /nonexistent: no such directory",
-        ),
+        (OVERCONFIDENCE, ["--mlp=/nonexistent"], NO_RUN),
+        (OVERCONFIDENCE, ["--cnn=/nonexistent"], NO_RUN),
         (FIGURES, ["--epochs=0"], "error: --epochs=0 is invalid: expected an int > 0"),
-        (FIGURES, ["--run=/nonexistent"], "error: no run in /nonexistent: no such directory"),
+        (FIGURES, ["--run=/nonexistent"], NO_RUN),
+        (FIGURES, ["--data.dir=/x"], SAMPLE_AND_DIR),
     ],
+    ids=["no_noise", "no_mlp", "no_cnn", "no_epochs", "no_run", "sample_and_dir"],
 )
 def test_bad_input(script, args, message, tmp_path):
     result = run(script, args, tmp_path / "run")
