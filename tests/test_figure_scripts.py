@@ -45,6 +45,13 @@ def test_overconfidence(tmp_path):
             assert 0 <= s["above_0.99"] <= s["above_0.9"] <= 1, (name, images)
     assert "mlp   noise (1000)" in first.stdout  # the table
 
+
+@pytest.mark.slow  # three runs of the script; test_figures checks the reuse in the default set
+def test_overconfidence_reuses_its_runs_and_takes_given_ones(tmp_path):
+    workdir = tmp_path / "run"
+    first = run(OVERCONFIDENCE, QUICK, workdir)
+    assert first.returncode == 0, first.stderr
+    results = json.loads((workdir / "results.json").read_text())
     again = run(OVERCONFIDENCE, QUICK, workdir)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count(REUSED) == 2  # the MLP's and the CNN's
