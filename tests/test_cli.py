@@ -102,6 +102,22 @@ def test_help_is_fast_and_lists_options():
     study = run("--help", script=ROOT / "experiments" / "vanishing_gradients.py")
     assert study.returncode == 0 and "at most 15 minutes" in study.stdout
     assert "--study.gate_biases=(0.0, 3.0)" in study.stdout
+    toy = run("--help", script=ROOT / "experiments" / "toy_problems.py")
+    assert toy.returncode == 0 and "--seeds=(0, 1, 2, 3, 4)  # a run per" in toy.stdout
+    assert "--perceptron.margin=0.05" in toy.stdout and "--toy.epochs=40" in toy.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["--seeds=()"], "--seeds=() is invalid: expected a non-empty tuple"),
+     (["--toy.learning_rate=0"], "--toy.learning_rate=0.0 is invalid: expected a number > 0"),
+     (["--perceptron.margin=1.5"], "--perceptron.margin=1.5 is invalid: expected a number in")],
+)  # fmt: skip
+def test_the_toy_study_refuses_bad_options_in_one_line(args, message, tmp_path):
+    result = run(*args, f"--workdir={tmp_path / 'run'}", script=ROOT / "experiments" /
+                 "toy_problems.py")  # fmt: skip
+    assert result.returncode == 2 and result.stderr.startswith(f"error: {message}")
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("model", ["lenet5", pytest.param("mlp", marks=pytest.mark.slow)])

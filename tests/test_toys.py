@@ -7,9 +7,11 @@ import re
 import numpy as np
 import pytest
 
+from conftest import ROOT
 from dl_jax import toys
-from dl_jax.config import PerceptronConfig, ToyConfig, ToyStudyConfig
+from dl_jax.config import ToyConfig
 from dl_jax.errors import ConfigError
+from scripts import run
 
 QUICK = ToyConfig(epochs=15, learning_rate=0.02)  # the study trains 40 epochs at 1e-2
 SEEDS = range(5)
@@ -54,11 +56,12 @@ def test_a_hidden_non_linearity_learns_f1_times_f2_positive(model):
     assert mean_accuracy("f1*f2>0", model) >= 0.97
 
 
-def test_the_study_writes_its_results_and_figures(tmp_path):
-    cfg = ToyStudyConfig(toy=ToyConfig(epochs=1, train_examples=256, test_examples=64),
-                         seeds=(0,), perceptron=PerceptronConfig(epochs=5),
-                         workdir=str(tmp_path))  # fmt: skip
-    toys.study(cfg)
+def test_the_script_writes_its_results_and_figures(tmp_path):
+    args = ["--seeds=(0,)", "--toy.epochs=1", "--toy.train_examples=256", "--toy.test_examples=64",
+            "--perceptron.epochs=5"]  # fmt: skip
+    result = run(ROOT / "experiments" / "toy_problems.py", args, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "the best line on f1*f2>0: 6" in result.stdout
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["toy"]) == set(toys.PROBLEMS)
     assert results["perceptron"]["separable"]["mistakes_per_epoch"][-1] == 0
