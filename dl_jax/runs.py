@@ -11,6 +11,10 @@ The config is any config tree with `optim`, `train`, `checkpoint`, `log` and `wo
 (`config.ClassifierConfig`, `config.SequenceConfig`). In a multi-host run (`--dist.*`) every
 process trains its share of each batch and takes part in the checkpoint saves; only process 0
 writes config.json, metrics.jsonl, the plots and TensorBoard files.
+
+`load(workdir)` picks a trained run back up, for research code and for the experiments that
+study a trained model: a `Run` with the module, the trained parameters, the config, `predict`
+on raw inputs and `to_nnx` (the module through flax's linen-to-NNX bridge).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dl_jax import checkpoint, metrics, models, optim, parallel, plots, tasks, train
+from dl_jax import checkpoint, config, metrics, models, optim, parallel, plots, tasks, train
 from dl_jax import workdir as workdirs
 from dl_jax.data import Splits
 from dl_jax.errors import CheckpointError, ConfigError
@@ -153,14 +157,12 @@ class Run:
                 raise ConfigError(f"this run predicts a dict of its inputs ({keys}), not an array")
             inputs = {"image": inputs}
         batch = {k: np.asarray(v) for k, v in inputs.items()}
-        n = len(next(iter(batch.values())))
-        return np.concatenate(
-            [
-                np.asarray(_logits(self.model, self.task, self.params,
-                                   {k: v[i : i + batch_size] for k, v in batch.items()}))
-                for i in range(0, n, batch_size)
-            ]
-        )  # fmt: skip
+        starts = range(0, len(next(iter(batch.values()))), batch_size)
+        parts = [{k: v[i : i + batch_size] for k, v in batch.items()} for i in starts]
+        return np.concatenate([np.asarray(self._logits(part)) for part in parts])
+
+    def _logits(self, batch) -> jax.Array:
+        return _logits(self.model, self.task, self.params, batch)
 
     def confidence(self, inputs, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
         """The top softmax probability [N] of each input (how sure the answer is) and the class
@@ -195,7 +197,7 @@ def load(workdir, cell=None) -> Run:
     `sweep.Cell`), enough to name one. Nothing in `workdir` is changed, so a run that is still
     training can be loaded; a missing directory, one that holds no run, and a run with no
     checkpoint yet each get a one-line error."""
-    from dl_jax import classifier, config, sequences, sweep  # they build on this module
+    from dl_jax import classifier, sequences, sweep  # they build on this module
     from dl_jax.recipes import get_recipe
 
     run_dir = Path(workdir)
