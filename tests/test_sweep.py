@@ -98,7 +98,11 @@ def test_a_grid_on_a_2d_mesh_matches_one_device_to_float_tolerance(small):
     grid = dict(activations=("tanh", "relu"), learning_rates=(0.1,))
     assert sweep._layout(GridConfig(**grid), 2, 128).mesh.shape == {"grid": 2, "data": 4}
     alone = run(small, **grid, num_devices=1)
-    for layout in ({"data_devices": 0}, {"num_devices": 4, "data_devices": 2}):
+    for layout in (
+        {"data_devices": 0},
+        {"num_devices": 4, "data_devices": 2},
+        {"num_devices": 2, "data_devices": 2, "cells_per_pass": 2},
+    ):  # and vmapped
         split = run(small, **grid, **layout)
         for key in ("train_loss", "test_accuracy"):
             np.testing.assert_allclose(
