@@ -322,6 +322,36 @@ class ToyStudyConfig:
         check(len(self.seeds) > 0, "seeds", self.seeds, "a non-empty tuple")
 
 
+@dataclasses.dataclass(frozen=True)
+class OverconfidenceConfig:
+    """Over-confidence on noise (experiments/overconfidence.py)."""
+
+    mlp: str | None = None  # work directory of a trained MLP run; None: train one in workdir/mlp
+    cnn: str | None = None  # work directory of a trained CNN run; None: train one in workdir/cnn
+    data: DataConfig = DataConfig(source="sample")  # the test digits; training data if trained
+    noise_images: int = 1000  # random images shown to each model
+    seed: int = 0  # numpy default_rng seed of the noise pixels
+    epochs: int = 3  # training epochs of a model that is not given
+    workdir: str = "runs/overconfidence"  # config, results, figures and the runs trained here
+
+    def __post_init__(self):
+        check(self.noise_images > 0, "noise_images", self.noise_images, "an int > 0")
+        check(self.epochs > 0, "epochs", self.epochs, "an int > 0")
+
+
+@dataclasses.dataclass(frozen=True)
+class FiguresConfig:
+    """The pictures of a trained image run (experiments/figures.py)."""
+
+    run: str | None = None  # work directory of a trained image run; None: train an MLP here
+    data: DataConfig = DataConfig(source="sample")  # the test digits; training data if trained
+    epochs: int = 3  # training epochs of the MLP when --run is not given
+    workdir: str = "runs/figures"  # config, figures, and the MLP trained here (workdir/mlp)
+
+    def __post_init__(self):
+        check(self.epochs > 0, "epochs", self.epochs, "an int > 0")
+
+
 # --------------------------------------------------------------------------- overrides
 
 

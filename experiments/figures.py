@@ -20,22 +20,8 @@ predicted class); activations.png (sigmoid, tanh, ReLU, leaky ReLU and softplus,
 derivative from jax.grad). Prints the test accuracy and where the figures are.
 """
 
-import dataclasses
-
-from dl_jax import cli, config
-from dl_jax.config import DataConfig
-
-
-@dataclasses.dataclass(frozen=True)
-class FiguresConfig:
-    run: str | None = None  # work directory of a trained image run; None: train an MLP here
-    data: DataConfig = DataConfig(source="sample")  # the test digits; training data if trained
-    epochs: int = 3  # training epochs of the MLP when --run is not given
-    workdir: str = "runs/figures"  # config, figures, and the MLP trained here (workdir/mlp)
-
-    def __post_init__(self):
-        config.check(self.epochs > 0, "epochs", self.epochs, "an int > 0")
-
+from dl_jax import cli
+from dl_jax.config import FiguresConfig
 
 DEFAULTS = FiguresConfig()
 FIGURES = ("digits.png", "mistakes.png", "confusion_matrix.png", "activations.png")
