@@ -174,14 +174,8 @@ class Run:
     def to_nnx(self):
         """The model as a `flax.nnx` module holding the trained parameters (through flax's
         linen-to-NNX bridge), for NNX code: `module(*inputs)` gives the linen module's outputs."""
-        from flax import nnx
-
-        module = nnx.bridge.ToNNX(self.model, rngs=nnx.Rngs(0))
-        nnx.bridge.lazy_init(module, *self.task.inputs(jax.tree.map(jnp.asarray, self.example)))
-        params = nnx.state(module, nnx.Param)
-        nnx.replace_by_pure_dict(params, self.params)
-        nnx.update(module, params)
-        return module
+        example = jax.tree.map(jnp.asarray, self.example)
+        return models.to_nnx(self.model, self.params, *self.task.inputs(example))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from dl_jax import losses
+from dl_jax import losses, models
 from dl_jax.config import ModelConfig
 from dl_jax.errors import ConfigError
 from dl_jax.models import MLP, build
@@ -113,3 +113,21 @@ def test_an_unknown_dtype_is_a_one_line_error():
         ConfigError, match="--model.dtype='float16' is invalid: expected float32 or bfloat16"
     ):
         ModelConfig(dtype="float16")
+
+
+@pytest.mark.parametrize(
+    "cfg, x",
+    [(ModelConfig(features=(16, 10)), np.ones((2, 28, 28, 1), np.float32)),
+     (ModelConfig(name="lenet5"), np.ones((2, 28, 28, 1), np.float32)),
+     (ModelConfig(name="cnn", conv_features=(4, 8), dense_features=(16, 10), dropout_rate=0.5),
+      np.ones((2, 28, 28, 1), np.float32)),
+     (ModelConfig(name="rnn", cell="gru", hidden=8), np.ones((2, 28, 28, 1), np.float32))],
+    ids=["mlp", "lenet5", "cnn", "rnn"],
+)  # fmt: skip
+def test_every_model_runs_from_nnx_code_with_its_linen_parameters(cfg, x):
+    module = models.build(cfg)
+    params = module.init(jax.random.key(1), x)["params"]
+    params = jax.tree.map(lambda p: p + 0.01, params)  # not the bridge's own initial values
+    bridged = models.to_nnx(module, params, x)
+    np.testing.assert_allclose(bridged(x), module.apply({"params": params}, x), rtol=1e-5,
+                               atol=1e-6)  # fmt: skip

@@ -107,3 +107,18 @@ __all__ = [
     "build",
     "conv_impl",
 ]
+
+
+def to_nnx(module: nn.Module, params, *inputs):
+    """`module` as a `flax.nnx` module holding `params` (flax's linen-to-NNX bridge, `ToNNX`),
+    for NNX code: called on the same `inputs`, it returns what `module.apply` does. `inputs`
+    are example model inputs (a batch of one will do), from which the bridge learns the
+    shapes."""
+    from flax import nnx
+
+    bridged = nnx.bridge.ToNNX(module, rngs=nnx.Rngs(0))
+    nnx.bridge.lazy_init(bridged, *inputs)
+    state = nnx.state(bridged, nnx.Param)
+    nnx.replace_by_pure_dict(state, params)
+    nnx.update(bridged, state)
+    return bridged
