@@ -75,6 +75,12 @@ def test_figures(tmp_path):
     accuracy = float(line.split("test accuracy ")[1].split("%")[0])
     assert 50 < accuracy <= 100
 
+
+@pytest.mark.slow  # two more runs of the script, to check that the second reuses its MLP
+def test_figures_reuses_its_run(tmp_path):
+    first = run(FIGURES, QUICK, tmp_path)
+    assert first.returncode == 0, first.stderr
+    (line,) = [line for line in first.stdout.splitlines() if "test accuracy" in line]
     again = run(FIGURES, QUICK, tmp_path)
     assert again.returncode == 0, again.stderr
     assert again.stdout.count(REUSED) == 1

@@ -50,6 +50,7 @@ def test_a_cell_trains_the_same_inside_the_grid_as_alone(small, recipe):
     assert together[-1]["test_accuracy"][i] > 0.3  # and it learned (chance is 0.1)
 
 
+@pytest.mark.slow  # the MLP's and the Elman RNN's cells check the same in the default set
 def test_a_cnn_cell_with_dropout_trains_the_same_inside_the_grid_as_alone(small):
     grid = dict(activations=("tanh", "relu"), learning_rates=(0.03, 0.3), seeds=(0, 1))
     together = run(small, model=CNN, **grid, workers=2)

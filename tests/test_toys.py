@@ -56,6 +56,7 @@ def test_a_hidden_non_linearity_learns_f1_times_f2_positive(model):
     assert mean_accuracy("f1*f2>0", model) >= 0.97
 
 
+@pytest.mark.slow  # 12 brief fits as a subprocess; the tests above check what it reports
 def test_the_script_writes_its_results_and_figures(tmp_path):
     args = ["--seeds=(0,)", "--toy.epochs=1", "--toy.train_examples=256", "--toy.test_examples=64",
             "--perceptron.epochs=5"]  # fmt: skip
