@@ -16,7 +16,6 @@ from pathlib import Path
 import numpy as np
 
 from dl_jax import classifier, data, files, parallel, plots, runs
-from dl_jax import workdir as workdirs
 from dl_jax.config import ClassifierConfig, ModelConfig, OverconfidenceConfig, TrainConfig
 
 # The models compared, by name, and what is trained when a name's run is not given.
@@ -40,12 +39,7 @@ def study(cfg: OverconfidenceConfig) -> dict:
     given = {name: runs.load(getattr(cfg, name)) for name in MODELS if getattr(cfg, name)}
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
     run_dir = Path(cfg.workdir)  # held since cli.run
-    parallel.on_main_process(
-        lambda: workdirs.prepare(
-            run_dir, cfg, (*runs.HARMLESS, *HARMLESS), dataset=splits.identity()
-        ),
-        f"prepare {run_dir}",
-    )
+    parallel.prepare_workdir(run_dir, cfg, (*runs.HARMLESS, *HARMLESS), splits.identity())
     loaded = {name: given.get(name) or classifier.trained(_brief(cfg, name)) for name in MODELS}
 
     noise = noise_images(cfg.noise_images, cfg.seed)

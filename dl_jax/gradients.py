@@ -18,7 +18,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from dl_jax import files, metrics, parallel, plots, runs, sequences, train
-from dl_jax import workdir as workdirs
 from dl_jax.config import SequenceConfig, VanishingConfig
 from dl_jax.errors import ConfigError, unknown_name
 from dl_jax.models.rnn import CELLS, KEEP_GATES
@@ -61,10 +60,7 @@ def study(cfg: VanishingConfig) -> dict:
     # Cells and lengths may be added to a study: the runs done are reused, each checked by its
     # own config.json. In a multi-host run (--dist.*) every process trains every run; process 0
     # writes the files.
-    parallel.on_main_process(
-        lambda: workdirs.prepare(run_dir, cfg, (*runs.HARMLESS, "study."), dataset=None),
-        f"prepare {run_dir}",
-    )
+    parallel.prepare_workdir(run_dir, cfg, (*runs.HARMLESS, "study."), dataset=None)
     longest = max(cfg.study.lengths)
     accuracy, gradients = {}, {}
     for cell, gate_bias in _variants(cfg):

@@ -16,8 +16,7 @@ and is itself implemented on `shard_map` since JAX 0.8.)
 import contextlib
 import hashlib
 import math
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import jax
 import numpy as np
@@ -115,17 +114,18 @@ def is_main_process() -> bool:
     return jax.process_index() == 0
 
 
-def on_main_process(fn: Callable[[], Any], what: str) -> None:
-    """`fn()` on process 0 only (the only process, on one host); the others wait for it. If it
-    fails with a `DLJaxError`, every process fails: process 0 with that error, the others with
-    one line that points to it (instead of waiting for a collective that never comes)."""
+def prepare_workdir(run_dir, cfg, harmless: tuple[str, ...], dataset: dict | None) -> None:
+    """`workdir.prepare` on process 0 only (the only process, on one host); the others wait
+    for it. If it refuses the directory, every process fails: process 0 with its error, the
+    others with one line that points to it (instead of waiting for a collective that never
+    comes)."""
     error = None
     if is_main_process():
         try:
-            fn()
+            workdir.prepare(run_dir, cfg, harmless, dataset)
         except DLJaxError as e:
             error = e
-    agree(error, what)
+    agree(error, f"prepare {run_dir}")
 
 
 @contextlib.contextmanager

@@ -73,10 +73,7 @@ def train_and_evaluate(
     run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
     parallel.check_same_data(splits.fingerprints)
     main_process = parallel.is_main_process()  # the one that writes files; all save checkpoints
-    parallel.on_main_process(
-        lambda: workdirs.prepare(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity()),
-        f"prepare {run_dir}",
-    )
+    parallel.prepare_workdir(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity())
     with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
         for note in notes:
@@ -159,10 +156,9 @@ class Run:
         batch = {k: np.asarray(v) for k, v in inputs.items()}
         starts = range(0, len(next(iter(batch.values()))), batch_size)
         parts = [{k: v[i : i + batch_size] for k, v in batch.items()} for i in starts]
-        return np.concatenate([np.asarray(self._logits(part)) for part in parts])
-
-    def _logits(self, batch) -> jax.Array:
-        return _logits(self.model, self.task, self.params, batch)
+        return np.concatenate(
+            [np.asarray(_logits(self.model, self.task, self.params, part)) for part in parts]
+        )
 
     def confidence(self, inputs, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
         """The top softmax probability [N] of each input (how sure the answer is) and the class

@@ -40,7 +40,7 @@ def main(cfg: SweepConfig) -> None:
     import jax
     import numpy as np
 
-    from dl_jax import checkpoint, data, files, metrics, parallel, plots, recipes, sweep, workdir
+    from dl_jax import checkpoint, data, files, metrics, parallel, plots, recipes, sweep
 
     sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe), cfg.model)
     if cfg.log.tensorboard:
@@ -61,9 +61,7 @@ def main(cfg: SweepConfig) -> None:
     run_dir = Path(cfg.workdir)
     parallel.check_same_data(splits.fingerprints)
     main_process = parallel.is_main_process()
-    parallel.on_main_process(
-        lambda: workdir.prepare(run_dir, cfg, HARMLESS, splits.identity()), f"prepare {run_dir}"
-    )
+    parallel.prepare_workdir(run_dir, cfg, HARMLESS, splits.identity())
     results = run_dir / "results.csv"
     with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         everywhere = parallel.replicated(parallel.make_mesh())  # each host can read it all

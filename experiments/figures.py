@@ -34,7 +34,6 @@ def main(cfg: FiguresConfig) -> float:
     import numpy as np
 
     from dl_jax import classifier, data, parallel, plots, runs
-    from dl_jax import workdir as workdirs
     from dl_jax.config import ClassifierConfig, TrainConfig
 
     # Everything that can fail on bad input fails before the work directory is touched.
@@ -42,10 +41,7 @@ def main(cfg: FiguresConfig) -> float:
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
     run_dir = Path(cfg.workdir)  # held since cli.run
     # The data may move: workdir.prepare compares its fingerprints.
-    parallel.on_main_process(
-        lambda: workdirs.prepare(run_dir, cfg, (*runs.HARMLESS, "data."), splits.identity()),
-        f"prepare {run_dir}",
-    )
+    parallel.prepare_workdir(run_dir, cfg, (*runs.HARMLESS, "data."), splits.identity())
     if run is None:  # the MLP of mnist_mlp.py, briefly
         brief = ClassifierConfig(data=cfg.data, train=TrainConfig(epochs=cfg.epochs),
                                  workdir=f"{cfg.workdir}/mlp")  # fmt: skip
