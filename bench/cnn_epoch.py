@@ -1,6 +1,7 @@
 """Epoch time of the CNN and LeNet-5 on MNIST: dl_jax (both conv implementations) against PyTorch.
 
-    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency
+    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency; or, where this Python
+                                # has no PyTorch wheel, --torch_python=OTHER/bin/python
     python bench/cnn_epoch.py --data_dir=../shared/data/mnist --out=docs/results/cnn_epoch_cpu.json
 
 For each model (`--models`: cnn, the flax example's network that mnist_cnn.py trains by default,
@@ -18,7 +19,14 @@ import dataclasses
 import json
 from pathlib import Path
 
-from compare import alternate, jax_train_and_test, summary, torch_train_and_test
+from compare import (
+    alternate,
+    jax_train_and_test,
+    summary,
+    torch_side,
+    torch_train_and_test,
+    torch_version,
+)
 
 from dl_jax import cli
 
@@ -31,6 +39,7 @@ class Config:
     rounds: int = 3  # alternating rounds of (dl_jax im2col, PyTorch)
     lax_epochs: int = 1  # epochs of dl_jax with conv_impl=lax (0: skip it)
     out: str | None = None  # also write the results here as JSON
+    torch_python: str | None = None  # a Python with PyTorch to run its side, if this one has none
 
 
 def jax_epochs(splits, model_name: str, impl: str, epochs: int, seed: int):
@@ -81,21 +90,20 @@ def torch_epochs(splits, model_name: str, epochs: int, seed: int):
 
 def main(cfg: Config) -> dict:
     import jax
-    import torch
 
     from dl_jax import data
 
     splits = data.load(idx_dir=cfg.data_dir)
     results = {
-        "machine": f"{jax.devices()[0].device_kind}, {torch.get_num_threads()} torch threads",
-        "versions": {"jax": jax.__version__, "torch": torch.__version__},
+        "machine": jax.devices()[0].device_kind,
+        "versions": {"jax": jax.__version__, **torch_version(cfg.torch_python)},
         "epochs_per_run": 1 + cfg.epochs,
         "rounds": cfg.rounds,
     }
     for name in cfg.models:
         sides = {
             "dl_jax im2col": lambda e, s, n=name: jax_epochs(splits, n, "im2col", e, s),
-            "pytorch": lambda e, s, n=name: torch_epochs(splits, n, e, s),
+            "pytorch": torch_side(torch_epochs, splits, cfg.data_dir, cfg.torch_python, name),
         }
         times, accuracy = alternate(sides, cfg.rounds, cfg.epochs, label=f"{name} ")
         if cfg.lax_epochs:

@@ -1,6 +1,10 @@
-"""What the benchmarks against PyTorch share: eager PyTorch training as its users write it, and
-alternating rounds of the sides being compared. Imported by the bench scripts beside it."""
+"""What the benchmarks against PyTorch share: eager PyTorch training as its users write it,
+alternating rounds of the sides being compared, and the PyTorch side run by another Python where
+this one has no PyTorch. Imported by the bench scripts beside it."""
 
+import inspect
+import json
+import subprocess
 import time
 
 
@@ -76,3 +80,45 @@ def summary(times: dict, accuracy: dict) -> dict:
         }
         for side, seconds in times.items()
     }
+
+
+def torch_side(function, splits, data_dir: str, python: str | None, *args):
+    """The PyTorch side: a function of (epochs, seed) that calls `function(splits, *args, epochs,
+    seed)`, a bench script's eager PyTorch training. With `python` (`--torch_python`: an
+    interpreter that has PyTorch and dl_jax, for a stack PyTorch ships no wheel for, such as
+    Python 3.13 here), that interpreter runs it in a subprocess, on the same data from
+    `data_dir`; its seconds are timed there as here."""
+    if not python:
+        return lambda epochs, seed: function(splits, *args, epochs, seed)
+    call = f"{function.__name__}(data.load(idx_dir={data_dir!r}), *{args!r}, {{}}, {{}})"
+    return lambda epochs, seed: json.loads(_run_in(python, function, call.format(epochs, seed)))
+
+
+def torch_version(python: str | None) -> dict:
+    """PyTorch's version and thread count, here or in `python`."""
+    if not python:
+        import torch
+
+        return {"torch": torch.__version__, "torch_threads": torch.get_num_threads()}
+    code = "import json, torch; print(json.dumps([torch.__version__, torch.get_num_threads()]))"
+    out = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True)
+    version, threads = json.loads(out.stdout)
+    return {"torch": version, "torch_threads": threads, "torch_python": python}
+
+
+def _run_in(python: str, function, call: str) -> str:
+    """The JSON of `call`, evaluated by `python` in the namespace of `function`'s bench script."""
+    script = inspect.getfile(function)
+    code = (
+        "import importlib.util, json, pathlib, sys\n"
+        f"sys.path.insert(0, str(pathlib.Path({script!r}).parent))\n"
+        f"spec = importlib.util.spec_from_file_location('bench_script', {script!r})\n"
+        "module = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(module)\n"
+        "from dl_jax import data\n"
+        f"print(json.dumps(eval({call!r}, vars(module), {{'data': data}})))\n"
+    )
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"error: the PyTorch side failed in {python}:\n{done.stderr}")
+    return done.stdout.splitlines()[-1]

@@ -1,6 +1,7 @@
 """Epoch time of an LSTM on sequential MNIST: dl_jax against PyTorch's `torch.nn.LSTM`.
 
-    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency
+    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency; or, where this Python
+                                # has no PyTorch wheel, --torch_python=OTHER/bin/python
     python bench/lstm_epoch.py --data_dir=../shared/data/mnist \
         --out=docs/results/lstm_epoch_cpu.json
 
@@ -17,7 +18,14 @@ import dataclasses
 import json
 from pathlib import Path
 
-from compare import alternate, jax_train_and_test, summary, torch_train_and_test
+from compare import (
+    alternate,
+    jax_train_and_test,
+    summary,
+    torch_side,
+    torch_train_and_test,
+    torch_version,
+)
 
 from dl_jax import cli
 
@@ -29,6 +37,7 @@ class Config:
     epochs: int = 2  # timed epochs per side per round, after one untimed warm-up epoch
     rounds: int = 3  # alternating rounds of (each dl_jax cell, PyTorch)
     out: str | None = None  # also write the results here as JSON
+    torch_python: str | None = None  # a Python with PyTorch to run its side, if this one has none
 
 
 def jax_epochs(splits, cell: str, epochs: int, seed: int):
@@ -67,7 +76,6 @@ def torch_epochs(splits, epochs: int, seed: int):
 
 def main(cfg: Config) -> dict:
     import jax
-    import torch
 
     from dl_jax import data
 
@@ -75,11 +83,11 @@ def main(cfg: Config) -> dict:
     sides = {
         f"dl_jax {cell}": (lambda e, s, c=cell: jax_epochs(splits, c, e, s)) for cell in cfg.cells
     }
-    sides["pytorch"] = lambda e, s: torch_epochs(splits, e, s)
+    sides["pytorch"] = torch_side(torch_epochs, splits, cfg.data_dir, cfg.torch_python)
     rows = summary(*alternate(sides, cfg.rounds, cfg.epochs))
     results = {
-        "machine": f"{jax.devices()[0].device_kind}, {torch.get_num_threads()} torch threads",
-        "versions": {"jax": jax.__version__, "torch": torch.__version__},
+        "machine": jax.devices()[0].device_kind,
+        "versions": {"jax": jax.__version__, **torch_version(cfg.torch_python)},
         "epochs_per_run": 1 + cfg.epochs,
         "rounds": cfg.rounds,
         "sides": rows,

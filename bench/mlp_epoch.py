@@ -1,6 +1,7 @@
 """Epoch time of the MNIST MLP (784-128-64-10, ReLU, Adam 1e-3, batch 128): dl_jax against PyTorch.
 
-    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency
+    pip install torch==2.13.0   # the CPU build; not a dl_jax dependency; or, where this Python
+                                # has no PyTorch wheel, --torch_python=OTHER/bin/python
     python bench/mlp_epoch.py --data_dir=../shared/data/mnist
 
 Both sides train the same model on the full 60k training set with the images kept as uint8 in
@@ -16,7 +17,13 @@ import json
 import time
 from pathlib import Path
 
-from compare import alternate, jax_train_and_test, torch_train_and_test
+from compare import (
+    alternate,
+    jax_train_and_test,
+    torch_side,
+    torch_train_and_test,
+    torch_version,
+)
 
 from dl_jax import cli
 
@@ -29,6 +36,7 @@ class Config:
     epochs: int = 4  # timed epochs per framework per round, after one untimed warm-up epoch
     rounds: int = 3  # alternating rounds of (dl_jax, PyTorch)
     out: str | None = None  # also write the results here as JSON
+    torch_python: str | None = None  # a Python with PyTorch to run its side, if this one has none
 
 
 def flop_per_example() -> int:
@@ -87,7 +95,6 @@ def torch_epochs(splits, epochs: int, seed: int) -> tuple[list[float], float]:
 def main(cfg: Config) -> dict:
     import jax
     import numpy as np
-    import torch
 
     from dl_jax import data
 
@@ -95,14 +102,14 @@ def main(cfg: Config) -> dict:
     peak_best, peak_median = matmul_peak()
     sides = {
         "dl_jax": lambda epochs, seed: jax_epochs(splits, epochs, seed),
-        "pytorch": lambda epochs, seed: torch_epochs(splits, epochs, seed),
+        "pytorch": torch_side(torch_epochs, splits, cfg.data_dir, cfg.torch_python),
     }
     times, accuracy = alternate(sides, cfg.rounds, cfg.epochs, digits=3)
 
     examples = (data.num_examples(splits.train) // 128) * 128
     results = {
-        "machine": f"{jax.devices()[0].device_kind}, {torch.get_num_threads()} torch threads",
-        "versions": {"jax": jax.__version__, "torch": torch.__version__},
+        "machine": jax.devices()[0].device_kind,
+        "versions": {"jax": jax.__version__, **torch_version(cfg.torch_python)},
         "matmul_peak_gflops": {"best": peak_best / 1e9, "median": peak_median / 1e9},
     }
     print(
