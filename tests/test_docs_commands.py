@@ -103,16 +103,18 @@ def test_tpu_setup_blocks_are_bash_and_name_a_supported_python():
 
 
 def local_python(version: str) -> str | None:
-    """An interpreter of Python `version` on this machine (on the PATH or under pyenv), if any."""
+    """The folder of a Python `version` installation on this machine (found on the PATH or
+    under pyenv; a venv's interpreter leads to the Python it was made from), if any."""
     pyenv = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
     candidates = [
         shutil.which(f"python{version}"),
         *sorted(glob.glob(f"{pyenv}/versions/{version}.*/bin/python3"), reverse=True),
     ]
+    probe = "import sys; print('%d.%d' % sys.version_info[:2], sys.base_prefix)"
     for candidate in filter(None, candidates):
-        probe = subprocess.run([candidate, "--version"], capture_output=True, text=True)
-        if probe.returncode == 0 and probe.stdout.startswith(f"Python {version}."):
-            return candidate
+        found = subprocess.run([candidate, "-c", probe], capture_output=True, text=True)
+        if found.returncode == 0 and found.stdout.split()[0] == version:
+            return os.path.join(found.stdout.split()[1], "bin")
     return None
 
 
@@ -123,12 +125,12 @@ def test_the_documented_uv_venv_gives_the_python_it_names(tmp_path):
     if uv is None:
         pytest.skip("uv is not installed (pip install -e '.[test]' installs it)")
     (version,) = {UV_VENV.search(block)[1] for block in setup_blocks()}
-    python = local_python(version)
-    if python is None:
+    installation = local_python(version)
+    if installation is None:
         pytest.skip(f"no Python {version} on this machine")
     env = {
         **os.environ,
-        "PATH": f"{os.path.dirname(python)}:{os.environ['PATH']}",
+        "PATH": f"{installation}:{os.environ['PATH']}",
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_CACHE_DIR": str(tmp_path / "cache"),
     }
