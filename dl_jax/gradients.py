@@ -67,7 +67,8 @@ def study(cfg: VanishingConfig) -> dict:
         label = cell if not gate_bias else f"{cell}, gate bias {gate_bias:g}"
         accuracy[label] = {}
         for length in sorted(cfg.study.lengths):
-            print(f"== {label}, T = {length}", flush=True)
+            if parallel.is_main_process():
+                print(f"== {label}, T = {length}", flush=True)
             result = _train(cfg, cell, gate_bias, length)
             final = metrics.read_jsonl(result.run_dir / "metrics.jsonl")[-1]
             accuracy[label][length] = final["test/accuracy"]

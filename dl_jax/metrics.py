@@ -53,8 +53,9 @@ def keep_epochs(path: Path, epochs: int) -> None:
         tmp.write_text("".join(kept))
 
 
-def progress(total: int, desc: str, initial: int = 0) -> tqdm:
-    """A progress bar with ETA on stderr; hidden when stderr is not a terminal (CI logs)."""
+def progress(total: int, desc: str, initial: int = 0, show: bool = True) -> tqdm:
+    """A progress bar with ETA on stderr; hidden when stderr is not a terminal (CI logs), and
+    when not `show`n (a multi-host run's other processes)."""
     return tqdm(
         total=total,
         desc=desc,
@@ -62,7 +63,7 @@ def progress(total: int, desc: str, initial: int = 0) -> tqdm:
         unit="step",
         leave=False,
         dynamic_ncols=True,
-        disable=None,
+        disable=None if show else True,
         file=sys.stderr,
     )
 

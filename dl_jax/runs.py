@@ -96,7 +96,8 @@ def train_and_evaluate(
                 board = metrics.TensorBoardWriter(run_dir / "tensorboard", position.epoch + 1)
         for trained, record in epochs:
             state = trained
-            print(metrics.format_epoch(record, cfg.train.epochs), flush=True)
+            if main_process:  # the other processes print their start-up line and errors only
+                print(metrics.format_epoch(record, cfg.train.epochs), flush=True)
             if writer:
                 writer.write(record)
             if board:

@@ -174,7 +174,7 @@ def _train_cell(cell: CellState, data, order_RSB: jax.Array, program: Program):
         params, opt_state, count = carry
         loss, grads = jax.value_and_grad(mean_loss)(params, idx_B, count)
         if split:  # the whole batch's mean loss and gradient, the same on every part
-            loss, grads = jax.lax.pmean((loss, grads), parallel.DATA_AXIS)
+            loss, grads = parallel.mean_over_data((loss, grads))
         updates, opt_state = tx.update(grads, opt_state, params)
         return (optax.apply_updates(params, updates), opt_state, count + 1), loss
 

@@ -83,17 +83,42 @@ def step_rngs(state: TrainState) -> dict[str, jax.Array]:
     return {"dropout": key, "augment": jax.random.fold_in(key, 1)}
 
 
-@functools.partial(jax.jit, donate_argnums=0)
-def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, dict[str, jax.Array]]:
-    """One gradient step on the mean loss of `batch`."""
+@functools.partial(jax.jit, donate_argnums=0, static_argnames="mesh")
+def train_step(
+    state: TrainState, batch: Batch, mesh: Mesh | None = None
+) -> tuple[TrainState, dict[str, jax.Array]]:
+    """One gradient step on the mean loss of `batch`.
+
+    With a `mesh` whose "data" axis has several devices (the batch split over it), each device
+    differentiates the mean loss of its own part of the batch, and the means over the devices
+    are taken once, after the backward pass (`parallel.data_parallel`): nothing inside the
+    model's own loops, a recurrent network's time steps, waits for the other devices or hosts.
+    Each part then draws its own dropout masks.
+    """
+    if mesh is None or mesh.shape[parallel.DATA_AXIS] == 1:
+        loss, grads = _loss_and_grads(state, batch)
+    else:
+        split = functools.partial(_loss_and_grads, split=True)
+        loss, grads = parallel.data_parallel(split, mesh)(state, batch)
+    return state.apply_gradients(grads=grads), {"train/loss": loss}
+
+
+def _loss_and_grads(state: TrainState, batch: Batch, split: bool = False):
+    """The mean loss of `batch` and its gradient. `split`: `batch` is this device's part of the
+    batch, and both are averaged over the "data" axis."""
+    rngs = step_rngs(state)
+    if split:  # each part of the batch draws its own masks
+        index = jax.lax.axis_index(parallel.DATA_AXIS)
+        rngs = {name: jax.random.fold_in(key, index) for name, key in rngs.items()}
 
     def mean_loss(params):
-        inputs = state.task.inputs(batch)
-        outputs = state.apply_fn({"params": params}, *inputs, train=True, rngs=step_rngs(state))
+        outputs = state.apply_fn(
+            {"params": params}, *state.task.inputs(batch), train=True, rngs=rngs
+        )
         return state.task.loss(outputs, batch).mean()
 
     loss, grads = jax.value_and_grad(mean_loss)(state.params)
-    return state.apply_gradients(grads=grads), {"train/loss": loss}
+    return parallel.mean_over_data((loss, grads)) if split else (loss, grads)
 
 
 @functools.partial(jax.jit, donate_argnums=0, static_argnames="sharding")
@@ -111,7 +136,8 @@ def train_chunk(
     def body(state, idx_B):
         batch = constrain(jax.tree.map(lambda x: x[idx_B], data))
         augmented = state.task.augment(step_rngs(state)["augment"], batch)
-        return train_step(state, batch if augmented is batch else constrain(augmented))
+        batch = batch if augmented is batch else constrain(augmented)
+        return train_step(state, batch, sharding.mesh)
 
     return jax.lax.scan(body, state, idx_SB)
 
@@ -195,7 +221,8 @@ def epoch_loop(
     runs ahead of the metrics; after the last epoch it always saves.
     """
     position = dataclasses.replace(position)
-    bar = progress(epochs * steps, desc, initial=position.epoch * steps + position.step)
+    initial = position.epoch * steps + position.step
+    bar = progress(epochs * steps, desc, initial, show=parallel.is_main_process())
     with bar:
         while position.epoch < epochs:
             start_time = time.perf_counter() - position.seconds

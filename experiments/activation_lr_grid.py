@@ -90,6 +90,8 @@ def main(cfg: SweepConfig) -> None:
                 writer.write(metrics.grid_rows(cells, record))
             if board:
                 board.write(record["epoch"], metrics.grid_scalars(cells, record))
+            if not main_process:  # the other processes print their start-up line and errors only
+                continue
             best = np.where(record["diverged"], -1, record["test_accuracy"]).argmax()
             print(
                 f"Epoch {record['epoch']}/{cfg.train.epochs} - {record['seconds']:.1f}s - best: "

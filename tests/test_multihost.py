@@ -96,8 +96,9 @@ def test_a_multihost_run_gives_the_one_process_result_and_only_process_0_writes(
     assert sorted(p.name for p in (tmp_path / "two").iterdir()) == sorted(
         [*(p.name for p in (tmp_path / "one").iterdir()), "run.lock"]
     )
-    for out, _ in outputs:  # both processes trained the whole run, on all 4 devices
-        assert "devices: 4 x cpu" in out and "Epoch 2/2" in out
+    (out_0, _), (out_1, _) = outputs  # both trained the whole run, on all 4 devices
+    assert "devices: 4 x cpu" in out_0 and "devices: 4 x cpu" in out_1
+    assert "Epoch 2/2" in out_0 and "Epoch" not in out_1  # only process 0 prints epoch lines
 
 
 GRID_ARGS = ["--data.source=sample", "--train.epochs=2", "--model.features=(32, 10)",

@@ -1,3 +1,4 @@
+import dataclasses
 import gzip
 
 import jax
@@ -134,9 +135,12 @@ def fit_once(splits, num_devices, model=None, **cfg):
 
 
 @pytest.mark.parametrize(
-    ("model", "shift"), [(None, 0), (SMALL_CNN, 2)], ids=["mlp", "cnn with dropout and shifts"]
+    ("model", "shift"),
+    [(None, 0), (dataclasses.replace(SMALL_CNN, dropout_rate=0.0), 2)],
+    ids=["mlp", "cnn with shifts"],
 )
 def test_eight_devices_give_the_one_device_result(small, model, shift):
+    """Where the model draws nothing (no dropout; the shifts are drawn for the whole batch)."""
     assert len(jax.devices()) == 8  # conftest's simulated devices
     ((one_state, one),) = fit_once(small, 1, model, chunk_steps=7, augment_shift=shift)
     ((eight_state, eight),) = fit_once(small, 8, model, chunk_steps=7, augment_shift=shift)
@@ -157,6 +161,39 @@ def test_batch_that_does_not_divide_the_devices_fails_at_start(small):
         train.fit(make_state(), small, TrainConfig(eval_batch_size=100), parallel.make_mesh(8))
     with pytest.raises(ConfigError, match="--train.batch_size=2048 is larger than the 1024"):
         train.fit(make_state(), small, TrainConfig(batch_size=2048), parallel.make_mesh(1))
+
+
+def test_on_eight_devices_each_part_of_the_batch_draws_its_own_dropout_masks(small):
+    """The step's gradient is the mean of the 8 parts' gradients, part d's dropout masks drawn
+    with the step's keys folded with d."""
+    mesh = parallel.make_mesh(8)
+    state = make_state(name="sgd", learning_rate=1.0, model=SMALL_CNN)
+    batch = batch_of(small.train, 64)
+    stepped, _ = train.train_step(  # a copy of the state: the step donates it
+        jax.device_put(make_state(name="sgd", learning_rate=1.0, model=SMALL_CNN),
+                       parallel.replicated(mesh)),
+        jax.device_put(batch, parallel.batch_sharding(mesh)),
+        mesh,
+    )  # fmt: skip
+
+    def part_gradient(d):
+        part = jax.tree.map(lambda x: x[8 * d : 8 * (d + 1)], batch)
+        rngs = {k: jax.random.fold_in(key, d) for k, key in train.step_rngs(state).items()}
+
+        def loss(params):
+            logits = state.apply_fn({"params": params}, *state.task.inputs(part), train=True,
+                                    rngs=rngs)  # fmt: skip
+            return state.task.loss(logits, part).mean()
+
+        return jax.grad(loss)(state.params)
+
+    mean = jax.tree.map(lambda *g: sum(g) / 8, *[part_gradient(d) for d in range(8)])
+    jax.tree.map(
+        lambda p, g, new: np.testing.assert_allclose(new, p - g, rtol=1e-5, atol=1e-6),
+        state.params,
+        mean,
+        stepped.params,
+    )
 
 
 def test_non_finite_loss_stops_the_run_naming_the_steps(small):
