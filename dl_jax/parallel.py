@@ -152,9 +152,12 @@ def prepare_workdir(run_dir, cfg, harmless: tuple[str, ...], dataset: dict | Non
     error = None
     if is_main_process():
         try:
-            workdir.prepare(run_dir, cfg, harmless, dataset)
+            note = workdir.prepare(run_dir, cfg, harmless, dataset)
         except DLJaxError as e:
             error = e
+        else:
+            if note:
+                print(note, flush=True)
     agree(error, f"prepare {run_dir}")
 
 

@@ -69,6 +69,7 @@ def train_and_evaluate(
         f"{jax.devices()[0].platform}"
     )
     steps = train.check_setup(cfg.train, mesh, splits)
+    train.check_outputs(model, task, splits)
     init = _init_fn(cfg, model, task, tasks.example_batch(splits.train), steps)
     run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
     parallel.check_same_data(splits.fingerprints)

@@ -36,6 +36,8 @@ Metric = tuple[jax.Array, jax.Array]  # per example: (value, weight)
 class Task:
     """The interface of a task (see the module docstring); subclasses are frozen dataclasses."""
 
+    labels_key: ClassVar[str] = "label"  # the batch's class indices, which the outputs score
+
     def inputs(self, batch: Batch) -> tuple:
         raise NotImplementedError
 
@@ -158,6 +160,7 @@ class SequenceTagging(Task):
         return batch["x"], batch["length"]
 
     length_key: ClassVar[str] = "length"  # the batch's count of target steps that count
+    labels_key: ClassVar[str] = "target"
 
     def mask(self, batch: Batch) -> jax.Array:
         """[B, T]: True on the steps that count, the first `batch[length_key]` of each."""

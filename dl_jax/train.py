@@ -246,6 +246,23 @@ def epoch_loop(
                 )
 
 
+def check_outputs(model: nn.Module, task: Task, splits: Splits) -> None:
+    """Refuse a model with fewer outputs than the data has classes (it would train to a
+    non-finite loss: a label past the last output has no logit), naming both numbers."""
+    example = tasks.example_batch(splits.train)
+    outputs = jax.eval_shape(
+        lambda: model.init_with_output(jax.random.key(0), *task.inputs(example))[0]
+    ).shape[-1]
+    classes = 1 + max(int(np.max(split[task.labels_key])) for split in (splits.train, splits.test))
+    if outputs < classes:
+        raise ConfigError(
+            f"the model has {outputs} outputs, but the data's {task.labels_key}s go up to "
+            f"{classes - 1} ({classes} classes); give its last layer at least {classes} units "
+            "(the last of --model.features for the MLP, of --model.dense_features for the "
+            "CNNs; --model.num_classes for the rnn)"
+        )
+
+
 def check_setup(cfg: TrainConfig, mesh: Mesh, splits: Splits) -> int:
     """Refuse batch sizes that do not fit the devices or the data; the steps per epoch."""
     parallel.check_divisible(cfg.batch_size, mesh)

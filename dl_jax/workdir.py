@@ -109,15 +109,20 @@ def _lock(workdir: Path) -> int:
     return fd
 
 
-def prepare(workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict) -> None:
+def prepare(workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict) -> str | None:
     """Check that `workdir` is empty or holds a run that this one continues; write config.json.
 
     Refused with a ConfigError, before anything is written: a run whose saved config differs
     from `cfg` in a field outside `harmless` (dotted keys, or prefixes ending in a dot), and a
     run that was trained on other data than `dataset` (`data.Splits.identity()`): a path may
     change between runs, the data may not. config.json records `cfg` and `dataset`.
+
+    A run that saved nothing (it stopped before its first checkpoint and its first metrics:
+    a bad setting found at its first steps) has nothing to protect: its config is replaced,
+    and the one-line note returned says so.
     """
     path = workdir / CONFIG
+    note = None
     if path.exists():
         try:
             saved = json.loads(path.read_text())
@@ -125,34 +130,56 @@ def prepare(workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict) -> Non
             raise ConfigError(f"{path} is unreadable ({e}); choose another --workdir") from None
         saved_dataset = saved.pop("dataset", None)
         changed = config.differences(saved, cfg, harmless)
-        if changed:
-            raise ConfigError(
-                f"--workdir={workdir} holds a run with a different config "
-                f"({'; '.join(changed)}); resume it with its own values, or choose another "
-                "--workdir"
+        refusal = (
+            f"--workdir={workdir} holds a run with a different config ({'; '.join(changed)}); "
+            "resume it with its own values, or choose another --workdir"
+            if changed
+            else _other_data(workdir, saved_dataset, dataset)
+        )
+        if refusal and not _saved_nothing(workdir):
+            raise ConfigError(refusal)
+        if refusal:
+            note = (
+                f"note: --workdir={workdir} held a run that saved nothing (no checkpoint, no "
+                f"metrics); this run replaces it ({'; '.join(changed) or 'other data'})"
             )
-        if saved_dataset is not None:
-            _check_same_data(workdir, saved_dataset, dataset)
     with replacing(path) as tmp:
         tmp.write_text(json.dumps({**config.to_dict(cfg), "dataset": dataset}, indent=2) + "\n")
+    return note
 
 
-def _check_same_data(workdir: Path, saved: dict, now: dict) -> None:
+def _saved_nothing(workdir: Path) -> bool:
+    """Whether `workdir` holds only its config.json, its lock, empty files and a checkpoints/
+    folder without a finished save (orbax names those by their step number)."""
+    for entry in workdir.iterdir():
+        if entry.name in (CONFIG, LOCK) or (entry.is_file() and entry.stat().st_size == 0):
+            continue
+        if entry.name == "checkpoints" and entry.is_dir():
+            if any(step.name.isdigit() for step in entry.iterdir()):
+                return False
+            continue
+        return False
+    return True
+
+
+def _other_data(workdir: Path, saved: dict | None, now: dict) -> str | None:
+    """Why the run in `workdir` (trained on `saved`, if it says) cannot go on with `now`."""
+    if not saved or not now:  # a study's directory holds runs, each with its own data
+        return None
     changed = [s for s in ("train", "test") if saved[s]["sha256"] != now[s]["sha256"]]
-    if changed:
-        first = changed[0]
-        was, new = (
-            f"{d['name']} from {d['source']}, {d[first]['examples']} examples, "
-            f"sha256 {d[first]['sha256'][:12]}"
-            for d in (saved, now)
-        )
-        splits = (
-            "the train and test splits differ"
-            if len(changed) == 2
-            else f"the {first} split differs"
-        )
-        raise ConfigError(
-            f"--workdir={workdir} holds a run trained on other data: {splits} (the run's "
-            f"{first} split: {was}; now: {new}); resume it with its own data, or choose another "
-            "--workdir"
-        )
+    if not changed:
+        return None
+    first = changed[0]
+    was, new = (
+        f"{d['name']} from {d['source']}, {d[first]['examples']} examples, "
+        f"sha256 {d[first]['sha256'][:12]}"
+        for d in (saved, now)
+    )
+    splits = (
+        "the train and test splits differ" if len(changed) == 2 else f"the {first} split differs"
+    )
+    return (
+        f"--workdir={workdir} holds a run trained on other data: {splits} (the run's "
+        f"{first} split: {was}; now: {new}); resume it with its own data, or choose another "
+        "--workdir"
+    )

@@ -40,12 +40,26 @@ def main(cfg: SweepConfig) -> None:
     import jax
     import numpy as np
 
-    from dl_jax import checkpoint, data, files, metrics, parallel, plots, recipes, sweep
+    from dl_jax import (
+        checkpoint,
+        data,
+        files,
+        metrics,
+        models,
+        parallel,
+        plots,
+        recipes,
+        sweep,
+        train,
+    )
 
-    sweep.check_grid(cfg.grid, recipes.get_recipe(cfg.recipe), cfg.model)
+    recipe = recipes.get_recipe(cfg.recipe)
+    sweep.check_grid(cfg.grid, recipe, cfg.model)
     if cfg.log.tensorboard:
         metrics.require_tensorboard()
     splits = data.load(cfg.data.name, cfg.data.source, cfg.data.dir, cfg.data.tfds_dir)
+    model = models.build(sweep.model_config(cfg.model, recipe), activation="relu")
+    train.check_outputs(model, sweep.cell_task(recipe), splits)  # any cell's outputs
     cells = sweep.grid_cells(cfg.grid)
     print(
         f"data: {splits.describe()}; {len(cells)} cells of {cfg.model.name}, recipe {cfg.recipe}; "

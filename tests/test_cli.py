@@ -46,8 +46,15 @@ def assert_one_line_error(result, message):
         (["--model.conv_impl=fft"], "unknown conv implementation 'fft'; valid: auto, im2col, lax"),
         (["--model.dropout_rate=1.0"], "--model.dropout_rate=1.0 is invalid: expected 0 <= rate"),
         (["--model.conv_features=(4, 0)"], "expected a non-empty tuple of positive widths"),
+        (["--data.source=sample", "--model.features=(32, 3)"],
+         "the model has 3 outputs, but the data's labels go up to 9 (10 classes); give its last "
+         "layer at least 10 units (the last of --model.features for the MLP"),
+        (["--data.source=sample", "--model.name=cnn", "--model.dense_features=(16, 5)"],
+         "the model has 5 outputs, but the data's labels go up to 9 (10 classes)"),
+        (["--data.source=sample", "--model.name=rnn", "--model.num_classes=5"],
+         "the model has 5 outputs, but the data's labels go up to 9 (10 classes)"),
     ],
-)
+)  # fmt: skip
 def test_bad_input(args, message, tmp_path):
     result = run(*args, f"--workdir={tmp_path / 'run'}")
     assert_one_line_error(result, message)
@@ -172,6 +179,7 @@ def test_a_run_writes_config_and_metrics(tmp_path):
         (["--features=(64, 10)"], "unknown key --features; valid keys: grid."),
         (["--model.name=lenet5", "--recipe=seed_exact"], "--recipe=seed_exact is the slides' "),
         (["--model.activation=relu"], "the grid's cells take theirs from --grid.activations"),
+        (["--model.features=(32, 5)"], "the model has 5 outputs, but the data's labels go up to 9"),
     ],
 )
 def test_grid_bad_input(args, message, tmp_path):
@@ -255,6 +263,15 @@ def test_divergence_through_the_command_line(tmp_path):
     )
     assert_one_line_error(result, "non-finite training loss in epoch 1, steps 1-")
     assert "no checkpoint was saved; try a lower --optim.learning_rate" in result.stderr
+    # It saved nothing, so the corrected command takes the directory over, and says so.
+    fixed = run("--data.source=sample", "--optim.name=sgd", "--optim.schedule=constant",
+                "--optim.learning_rate=0.1", "--train.epochs=1",
+                f"--workdir={tmp_path}")  # fmt: skip
+    assert fixed.returncode == 0, fixed.stderr
+    assert (
+        f"note: --workdir={tmp_path} held a run that saved nothing (no checkpoint, no metrics); "
+        "this run replaces it (optim.learning_rate: 1e+30 -> 0.1; train.epochs: 10 -> 1)"
+    ) in fixed.stdout
 
 
 @pytest.mark.parametrize(

@@ -90,8 +90,14 @@ def test_an_unwritable_workdir_is_refused_at_start_up(disk):
         )
 
 
+def trained(path):
+    """Make `path` hold what a run that trained has saved: a metrics line."""
+    (path / "metrics.jsonl").write_text('{"epoch": 1}\n')
+
+
 def test_prepare_compares_the_config(tmp_path):
     workdir.prepare(tmp_path, RunConfig(), ("workdir", "checkpoint."), dataset())
+    trained(tmp_path)
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["model"]["activation"] == "auto" and saved["dataset"] == dataset()
     harmless = RunConfig(checkpoint=CheckpointConfig(every_steps=5), workdir="./elsewhere")
@@ -107,6 +113,7 @@ def test_prepare_compares_the_config(tmp_path):
 
 def test_prepare_compares_the_data_not_its_path(tmp_path):
     workdir.prepare(tmp_path, RunConfig(), (), dataset())
+    trained(tmp_path)
     before = (tmp_path / "config.json").read_text()
     workdir.prepare(tmp_path, RunConfig(), (), dataset(source="IDX folder B"))  # moved: fine
     assert json.loads((tmp_path / "config.json").read_text())["dataset"]["source"] == "IDX folder B"
@@ -124,3 +131,28 @@ def test_prepare_compares_the_data_not_its_path(tmp_path):
     with pytest.raises(ConfigError, match="the train and test splits differ"):
         workdir.prepare(tmp_path, RunConfig(), (), dataset(train="cc", test="dd"))
     assert (tmp_path / "config.json").read_text() == before  # nothing written
+
+
+def test_a_run_that_saved_nothing_is_replaced_by_a_new_config_with_a_note(tmp_path):
+    """Its config.json, its lock, empty files and checkpoints/ without a finished step: a run
+    that stopped at its first steps. Anything it saved makes the directory refuse again."""
+    workdir.prepare(tmp_path, RunConfig(), (), dataset())
+    (tmp_path / "checkpoints" / "4.orbax-checkpoint-tmp-1").mkdir(parents=True)  # unfinished
+    (tmp_path / "run.lock").write_text("")
+    (tmp_path / "metrics.jsonl").write_text("")
+    changed = RunConfig(model=ModelConfig(features=(32, 10)))
+    note = workdir.prepare(tmp_path, changed, (), dataset())
+    assert note == (
+        f"note: --workdir={tmp_path} held a run that saved nothing (no checkpoint, no metrics); "
+        "this run replaces it (model.features: [128, 64, 10] -> [32, 10])"
+    )
+    assert json.loads((tmp_path / "config.json").read_text())["model"]["features"] == [32, 10]
+    assert "other data" in workdir.prepare(tmp_path, changed, (), dataset(train="cc"))
+    assert workdir.prepare(tmp_path, changed, (), dataset(train="cc")) is None  # the same run
+    (tmp_path / "checkpoints" / "4").mkdir()  # a finished save
+    with pytest.raises(ConfigError, match="holds a run with a different config"):
+        workdir.prepare(tmp_path, RunConfig(), (), dataset(train="cc"))
+    (tmp_path / "checkpoints" / "4").rmdir()
+    trained(tmp_path)
+    with pytest.raises(ConfigError, match="holds a run with a different config"):
+        workdir.prepare(tmp_path, RunConfig(), (), dataset(train="cc"))
