@@ -68,7 +68,7 @@ def main(cfg: Config) -> None:
     from dl_jax import data
     from dl_jax.config import CheckpointConfig
 
-    splits = data.load(idx_dir=cfg.data_dir)
+    splits = data.load(dir=cfg.data_dir)
     settings = {
         "end only": CheckpointConfig(every_steps=0, every_minutes=0),
         "every chunk": CheckpointConfig(every_steps=1, every_minutes=0),

@@ -93,7 +93,7 @@ def main(cfg: Config) -> dict:
 
     from dl_jax import data
 
-    splits = data.load(idx_dir=cfg.data_dir)
+    splits = data.load(dir=cfg.data_dir)
     results = {
         "machine": jax.devices()[0].device_kind,
         "versions": {"jax": jax.__version__, **torch_version(cfg.torch_python)},

@@ -90,7 +90,7 @@ def torch_side(function, splits, data_dir: str, python: str | None, *args):
     `data_dir`; its seconds are timed there as here."""
     if not python:
         return lambda epochs, seed: function(splits, *args, epochs, seed)
-    call = f"{function.__name__}(data.load(idx_dir={data_dir!r}), *{args!r}, {{}}, {{}})"
+    call = f"{function.__name__}(data.load(dir={data_dir!r}), *{args!r}, {{}}, {{}})"
     return lambda epochs, seed: json.loads(_run_in(python, function, call.format(epochs, seed)))
 
 

@@ -27,7 +27,7 @@ def main(cfg: Config) -> None:
     from dl_jax.config import GridConfig, ModelConfig
     from dl_jax.data import Splits
 
-    full = data.load(idx_dir=cfg.data_dir)
+    full = data.load(dir=cfg.data_dir)
     head = Splits({k: v[: cfg.examples] for k, v in full.train.items()}, full.test, "head")
     cells = len(sweep.grid_cells(GridConfig()))
     cores = len(os.sched_getaffinity(0))

@@ -38,7 +38,7 @@ def numpy_seconds_per_step(data_dir: str, steps: int, offset: int = 0) -> float:
 
     from dl_jax import data
 
-    train = data.load(idx_dir=data_dir).train
+    train = data.load(dir=data_dir).train
     net = SlideNet(seed=offset)
     start = time.perf_counter()
     for i in range(offset, offset + steps):
@@ -69,7 +69,7 @@ def main(cfg: Config) -> dict:
     numpy_one = one * steps_per_epoch  # seconds per cell-epoch
     numpy_two = two * steps_per_epoch / 2  # two cells at a time
 
-    splits = data.load(idx_dir=cfg.data_dir)
+    splits = data.load(dir=cfg.data_dir)
     cells = len(sweep.grid_cells(cfg.grid))
     (record,) = sweep.train_grid(cfg.grid, cfg.recipe, ModelConfig(), splits, epochs=1)
     ours = record["seconds"] / cells

@@ -79,7 +79,7 @@ def main(cfg: Config) -> dict:
 
     from dl_jax import data
 
-    splits = data.load(idx_dir=cfg.data_dir)
+    splits = data.load(dir=cfg.data_dir)
     sides = {
         f"dl_jax {cell}": (lambda e, s, c=cell: jax_epochs(splits, c, e, s)) for cell in cfg.cells
     }

@@ -48,7 +48,7 @@ def main(cfg: Config) -> dict:
 
     from dl_jax import data
 
-    splits = data.load(idx_dir=cfg.data_dir)
+    splits = data.load(dir=cfg.data_dir)
     runs = {}
     for schedule in cfg.schedules:
         runs[f"dl_jax, {schedule}"] = [

@@ -98,7 +98,7 @@ def main(cfg: Config) -> dict:
 
     from dl_jax import data
 
-    splits = data.load(idx_dir=cfg.data_dir)
+    splits = data.load(dir=cfg.data_dir)
     peak_best, peak_median = matmul_peak()
     sides = {
         "dl_jax": lambda epochs, seed: jax_epochs(splits, epochs, seed),

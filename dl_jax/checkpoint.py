@@ -266,14 +266,15 @@ class Checkpointer:
 
     def restore_newest(
         self, init_fn: Callable[[], Any], sharding: jax.sharding.Sharding
-    ) -> tuple[Any, int]:
-        """The state and step of the newest checkpoint that restores and verifies (as
-        `restore_or_init`, but nothing is removed); CheckpointError if there is none."""
+    ) -> tuple[Any, int, list[tuple[int, str]]]:
+        """The state and step of the newest checkpoint that restores and verifies, and the newer
+        ones that did not, as (step, reason) (as `restore_or_init`, but nothing is removed);
+        CheckpointError if there is none."""
         found = self._newest_readable(init_fn, sharding)
         if found is None:
             raise CheckpointError(f"no checkpoint in {self.directory}: the run saved none yet")
-        state, _, step, _ = found
-        return state, step
+        state, _, step, failures = found
+        return state, step, failures
 
     def _newest_readable(self, init_fn, sharding):
         """(state, position, step, the newer unreadable (step, reason), newest first), or None

@@ -121,14 +121,14 @@ def fingerprint(split: dict[str, np.ndarray]) -> str:
 def load(
     name: str = "auto",
     source: str = "auto",
-    idx_dir: str | Path | None = None,
+    dir: str | Path | None = None,  # named as --data.dir is
     tfds_dir: str | Path | None = None,
 ) -> Splits:
     """Load the train and test splits of `name` ("mnist", "fashion_mnist" or "auto").
 
     With `source="auto"` the first of these that applies is used:
 
-    1. `idx_dir` is given: the IDX gz files in that folder (errors there are final).
+    1. `dir` is given: the IDX gz files in that folder (errors there are final).
     2. A folder a distribution installs the files into (`SYSTEM_IDX_DIRS`), if it exists.
     3. A TFDS copy already prepared under `tfds_dir` (TFDS's default dir when None), read with
        `tfds.data_source(download=False)`; the arrays are cached next to it as `.npz`.
@@ -136,18 +136,18 @@ def load(
        prepares them with a TensorFlow-free builder, then as in 3.
     5. Otherwise: a DataError naming every place tried and how to provide the data.
 
-    `source="idx"` is step 1 alone; `source="tfds"` is steps 3-4, and with `idx_dir` it prepares
+    `source="idx"` is step 1 alone; `source="tfds"` is steps 3-4, and with `dir` it prepares
     the TFDS copy from that local folder instead of downloading (offline). `source="sample"` is
     the bundled sample of real MNIST (5,000 train / 1,000 test images), for quickstarts and tests.
 
-    `name="auto"` takes whatever `idx_dir` holds, and MNIST from TFDS; a name that contradicts
+    `name="auto"` takes whatever `dir` holds, and MNIST from TFDS; a name that contradicts
     the dataset recognised in the files is refused. Data that is not recognised loads as it is.
     """
     if name not in NAMES:
         raise unknown_name("dataset", name, NAMES)
     if source not in SOURCES:
         raise unknown_name("data source", source, SOURCES)
-    splits = _load(name, source, idx_dir, tfds_dir)
+    splits = _load(name, source, dir, tfds_dir)
     _check_name(name, splits)
     return splits
 

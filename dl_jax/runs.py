@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -181,14 +182,15 @@ def _logits(model: nn.Module, task: Task, params, batch) -> jax.Array:
     return model.apply({"params": params}, *task.inputs(batch))
 
 
-def load(workdir, cell=None) -> Run:
+def load(workdir, cell=None, *, strict: bool = False) -> Run:
     """The trained run in `workdir`, from its config.json and its newest verified checkpoint
     (any model the package trains: mnist_mlp.py, mnist_cnn.py, sequence_mnist.py,
     bit_counting.py, seq2seq.py). For a grid (activation_lr_grid.py), `cell` picks one cell by
     its coordinates, a dict with any of optimizer, activation, learning_rate and seed (or a
     `sweep.Cell`), enough to name one. Nothing in `workdir` is changed, so a run that is still
     training can be loaded; a missing directory, one that holds no run, and a run with no
-    checkpoint yet each get a one-line error."""
+    checkpoint yet each get a one-line error. A damaged newest checkpoint is passed over for
+    the one before it with a warning, or, with `strict=True`, refused (CheckpointError)."""
     from dl_jax import classifier, sequences, sweep  # they build on this module
     from dl_jax.recipes import get_recipe
 
@@ -199,7 +201,7 @@ def load(workdir, cell=None) -> Run:
         cfg = config.from_dict(config.SweepConfig(), saved)
         picked = _pick_cell(sweep.grid_cells(cfg.grid), cell, run_dir)
         state, step = _restore(
-            run_dir, cfg, lambda: sweep.init_grid(cfg.grid, cfg.recipe, cfg.model), one
+            run_dir, cfg, lambda: sweep.init_grid(cfg.grid, cfg.recipe, cfg.model), one, strict
         )
         group = [c for c in sweep.grid_cells(cfg.grid) if c.optimizer == picked.optimizer]
         params = jax.tree.map(lambda x: x[group.index(picked)], state[picked.optimizer].params)
@@ -229,7 +231,8 @@ def load(workdir, cell=None) -> Run:
         cfg = config.from_dict(config.ClassifierConfig(), saved)
         (model, task), example = classifier.build(cfg), _image_example()
     # The schedule's length (total steps) does not change the optimizer state's shapes.
-    state, step = _restore(run_dir, cfg, _init_fn(cfg, model, task, example, steps=1), one)
+    init = _init_fn(cfg, model, task, example, steps=1)
+    state, step = _restore(run_dir, cfg, init, one, strict)
     return Run(model, state.params, cfg, task, step, run_dir, example)
 
 
@@ -247,15 +250,25 @@ def _saved_config(run_dir: Path) -> dict:
     return saved
 
 
-def _restore(run_dir: Path, cfg, init, sharding):
+def _restore(run_dir: Path, cfg, init, sharding, strict: bool):
+    """The state and step of the run's newest readable checkpoint: past damaged newer ones with
+    a warning each, as the command line does, or (`strict`) not at all."""
     directory = run_dir / "checkpoints"
     if not directory.is_dir():
         raise CheckpointError(f"no checkpoint in {directory}: the run saved none yet")
     checkpointer = checkpoint.Checkpointer(directory, cfg.checkpoint, read_only=True)
     try:
-        return checkpointer.restore_newest(init, sharding)
+        state, step, failures = checkpointer.restore_newest(init, sharding)
     finally:
         checkpointer.close()
+    for newer, reason in failures:
+        unreadable = f"checkpoint step {newer} in {directory} is unreadable ({reason})"
+        if strict:
+            raise CheckpointError(
+                f"{unreadable}; the newest readable one is step {step}, which strict=False loads"
+            )
+        warnings.warn(f"{unreadable}; loading step {step}", stacklevel=3)
+    return state, step
 
 
 def _image_example() -> dict:

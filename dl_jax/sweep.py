@@ -123,6 +123,12 @@ def check_grid(grid: GridConfig, recipe: Recipe, model: ModelConfig) -> None:
         )
     for name in grid.activations:
         activations.get_activation(name)  # an unknown name fails here, listing the valid ones
+    if model.name == "rnn" and model.cell != "simple" and len(set(grid.activations)) > 1:
+        raise ConfigError(
+            f"--grid.activations={','.join(grid.activations)} over --model.cell={model.cell}: "
+            "only the Elman cell has an activation to change, so every activation would train "
+            "the same cells; give one activation, or use --model.cell=simple"
+        )
     for name in grid.optimizers:
         if name not in optim.OPTIMIZERS:
             raise unknown_name("optimizer", name, optim.OPTIMIZERS)

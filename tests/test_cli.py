@@ -180,6 +180,11 @@ def test_a_run_writes_config_and_metrics(tmp_path):
         (["--model.name=lenet5", "--recipe=seed_exact"], "--recipe=seed_exact is the slides' "),
         (["--model.activation=relu"], "the grid's cells take theirs from --grid.activations"),
         (["--model.features=(32, 5)"], "the model has 5 outputs, but the data's labels go up to 9"),
+        (
+            ["--model.name=rnn", "--model.cell=lstm", "--grid.activations=tanh,relu"],
+            "--grid.activations=tanh,relu over --model.cell=lstm: only the Elman cell has an "
+            "activation to change",
+        ),
     ],
 )
 def test_grid_bad_input(args, message, tmp_path):

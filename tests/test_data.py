@@ -1,5 +1,7 @@
+import dataclasses
 import functools
 import gzip
+import inspect
 import logging
 import shutil
 import time
@@ -10,6 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from dl_jax import data
+from dl_jax.config import DataConfig
 from dl_jax.errors import ConfigError, DataError
 from scripts import write_idx_folder
 
@@ -36,7 +39,7 @@ def by_content(split):
 
 def test_idx_round_trip(tmp_path):
     written = write_split_files(tmp_path)
-    splits = data.load(idx_dir=tmp_path)
+    splits = data.load(dir=tmp_path)
     for name in ("train", "test"):
         for key in ("image", "label"):
             np.testing.assert_array_equal(getattr(splits, name)[key], written[name][key])
@@ -76,23 +79,23 @@ def test_corrupt_images_file(tmp_path, edit, message):
     write_split_files(tmp_path)
     corrupt(tmp_path / "train-images-idx3-ubyte.gz", edit)
     with pytest.raises(DataError, match=message):
-        data.load(idx_dir=tmp_path)
+        data.load(dir=tmp_path)
 
 
 def test_not_gzip_missing_and_inconsistent_files(tmp_path):
     write_split_files(tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").write_bytes(b"not gzip at all")
     with pytest.raises(DataError, match=r"corrupt or truncated IDX file .*t10k-labels"):
-        data.load(idx_dir=tmp_path)
+        data.load(dir=tmp_path)
     (tmp_path / "t10k-labels-idx1-ubyte.gz").unlink()
     with pytest.raises(DataError, match=r"missing IDX file .*t10k-labels-idx1-ubyte.gz"):
-        data.load(idx_dir=tmp_path)
+        data.load(dir=tmp_path)
     data.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.zeros(11, np.uint8))
     with pytest.raises(DataError, match="12 images but 11 labels in the test split"):
-        data.load(idx_dir=tmp_path)
+        data.load(dir=tmp_path)
     data.write_idx(tmp_path / "t10k-labels-idx1-ubyte.gz", np.full(12, 10, np.uint8))
     with pytest.raises(DataError, match="label 10 is not in 0..9"):
-        data.load(idx_dir=tmp_path)
+        data.load(dir=tmp_path)
 
 
 def test_bundled_sample(sample):
@@ -107,7 +110,7 @@ def test_bundled_sample_is_the_deterministic_cut_of_real_mnist(tmp_path, mnist_d
     data.cut_sample(mnist_dir, tmp_path)
     for path in sorted(data.SAMPLE_DIR.iterdir()):
         assert (tmp_path / path.name).read_bytes() == path.read_bytes(), path.name
-    full = data.load(idx_dir=mnist_dir)
+    full = data.load(dir=mnist_dir)
     np.testing.assert_array_equal(
         data.load(source="sample").test["image"], full.test["image"][::10]
     )
@@ -117,9 +120,9 @@ def test_the_dataset_is_recognised_by_its_decoded_arrays(tmp_path, sample):
     assert sample.dataset == "mnist" and sample.describe() == (
         "mnist from bundled MNIST sample: 5000 train, 1000 test"
     )
-    copy = data.load(idx_dir=write_idx_folder(tmp_path / "copy", sample))  # recompressed
+    copy = data.load(dir=write_idx_folder(tmp_path / "copy", sample))  # recompressed
     assert copy.fingerprints == sample.fingerprints and copy.dataset == "mnist"
-    cut = data.load(idx_dir=write_idx_folder(tmp_path / "cut", sample, train=100, test=100))
+    cut = data.load(dir=write_idx_folder(tmp_path / "cut", sample, train=100, test=100))
     assert cut.dataset == "unknown"  # a subset is legitimate data, just not a known one
     assert cut.describe() == f"unknown, from IDX folder {tmp_path / 'cut'}: 100 train, 100 test"
     identity = cut.identity()
@@ -137,7 +140,7 @@ def test_the_fingerprint_sees_one_pixel_and_the_order(sample):
 
 
 def test_full_mnist_is_recognised(mnist_dir):
-    assert data.load(idx_dir=mnist_dir).dataset == "mnist"
+    assert data.load(dir=mnist_dir).dataset == "mnist"
 
 
 def test_an_explicit_name_must_match_the_recognised_data(tmp_path, sample):
@@ -147,13 +150,13 @@ def test_an_explicit_name_must_match_the_recognised_data(tmp_path, sample):
         r"contents\); use --data.name=mnist or --data.name=auto"
     )
     with pytest.raises(DataError, match=message):
-        data.load("fashion_mnist", idx_dir=folder)
+        data.load("fashion_mnist", dir=folder)
     with pytest.raises(DataError, match=message):  # before any TFDS copy is written
-        data.load("fashion_mnist", source="tfds", idx_dir=folder, tfds_dir=tmp_path / "tfds")
+        data.load("fashion_mnist", source="tfds", dir=folder, tfds_dir=tmp_path / "tfds")
     assert not (tmp_path / "tfds").exists()
-    assert data.load("mnist", idx_dir=folder).dataset == "mnist"
+    assert data.load("mnist", dir=folder).dataset == "mnist"
     cut = write_idx_folder(tmp_path / "cut", sample, train=50, test=50)
-    assert data.load("fashion_mnist", idx_dir=cut).dataset == "unknown"  # unknown data: allowed
+    assert data.load("fashion_mnist", dir=cut).dataset == "unknown"  # unknown data: allowed
 
 
 def test_source_errors():
@@ -230,7 +233,7 @@ def test_tfds_path_under_mock_data(tmp_path):
 def test_tfds_round_trip_from_local_idx_files(tmp_path):
     written = write_split_files(tmp_path / "idx")
     tfds_dir = tmp_path / "tfds"
-    prepared = data.load("mnist", source="tfds", idx_dir=tmp_path / "idx", tfds_dir=tfds_dir)
+    prepared = data.load("mnist", source="tfds", dir=tmp_path / "idx", tfds_dir=tfds_dir)
     cached = data.load("mnist", source="tfds", tfds_dir=tfds_dir)
     for split in ("train", "test"):
         # TFDS stores examples in its own (hashed) order: compare contents, not positions.
@@ -248,3 +251,11 @@ def test_tf_free_builder_keeps_the_registered_checksums():
     ]
     assert info.checksum == "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"
     assert data._builder_class("fashion_mnist").name == "fashion_mnist"
+
+
+def test_load_takes_the_command_lines_names():
+    """`data.load(**dataclasses.asdict(cfg.data))`: its keywords are --data.*'s fields."""
+    fields = [f.name for f in dataclasses.fields(DataConfig)]
+    assert list(inspect.signature(data.load).parameters) == fields
+    sample = data.load(**dataclasses.asdict(DataConfig(source="sample")))
+    assert sample.test["label"].shape == (1000,)

@@ -6,6 +6,7 @@ import json
 import jax
 import numpy as np
 import pytest
+from test_checkpoint import damage
 
 from dl_jax import classifier, cli, config, runs, sequences
 from dl_jax.config import (
@@ -112,3 +113,15 @@ def test_what_is_not_a_trained_run_gets_one_line(tmp_path):
     (run_dir / "config.json").write_text(json.dumps({"model": {"colour": "red"}}))
     with pytest.raises(ConfigError, match="unknown config field.s. colour"):
         runs.load(run_dir)
+
+
+def test_a_damaged_newest_checkpoint_is_passed_over_with_a_warning_or_refused(tmp_path):
+    saves = ["--train.chunk_steps=20", "--checkpoint.every_steps=20", "--checkpoint.max_to_keep=2"]
+    cfg = config.parse_overrides(SMALL_MLP, saves)
+    train(cfg, tmp_path, "mlp")  # saves at steps 20, 40, 60 and 78, and keeps the last two
+    damage(tmp_path / "mlp" / "checkpoints" / "78", "flip")
+    with pytest.warns(UserWarning, match=r"checkpoint step 78 in .* is unreadable \(.*checksum"):
+        run = runs.load(tmp_path / "mlp")
+    assert run.step == 60
+    with pytest.raises(CheckpointError, match="the newest readable one is step 60, which strict"):
+        runs.load(tmp_path / "mlp", strict=True)

@@ -224,7 +224,7 @@ def test_two_epochs_on_the_sample_learn(sample):
 def test_full_mnist_one_epoch(mnist_dir):
     from dl_jax import data
 
-    splits = data.load(idx_dir=mnist_dir)
+    splits = data.load(dir=mnist_dir)
     state = train.create_train_state(
         MLP((128, 64, 10), "relu"),
         optim.make_optimizer("adam", 1e-3),
@@ -241,7 +241,7 @@ def test_full_mnist_cnn_one_epoch(mnist_dir):
     from dl_jax import data, models
     from dl_jax.config import ModelConfig
 
-    splits = data.load(idx_dir=mnist_dir)
+    splits = data.load(dir=mnist_dir)
     state = train.create_train_state(
         models.build(ModelConfig(name="cnn")),
         optim.make_optimizer("momentum", 0.1),
