@@ -26,7 +26,7 @@ import jax.flatten_util
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
-from dl_jax import workdir
+from dl_jax import provenance, workdir
 from dl_jax.errors import ConfigError, DataError, DLJaxError
 
 DATA_AXIS = "data"
@@ -152,7 +152,7 @@ def prepare_workdir(run_dir, cfg, harmless: tuple[str, ...], dataset: dict | Non
     error = None
     if is_main_process():
         try:
-            note = workdir.prepare(run_dir, cfg, harmless, dataset)
+            note = workdir.prepare(run_dir, cfg, harmless, dataset, provenance.collect())
         except DLJaxError as e:
             error = e
         else:

@@ -247,6 +247,7 @@ def _saved_config(run_dir: Path) -> dict:
     except (OSError, ValueError) as e:
         raise ConfigError(f"{path} is unreadable ({e})") from None
     saved.pop("dataset", None)
+    saved.pop("provenance", None)
     return saved
 
 

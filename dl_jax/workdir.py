@@ -109,7 +109,9 @@ def _lock(workdir: Path) -> int:
     return fd
 
 
-def prepare(workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict) -> str | None:
+def prepare(
+    workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict, provenance: dict | None = None
+) -> str | None:
     """Check that `workdir` is empty or holds a run that this one continues; write config.json.
 
     Refused with a ConfigError, before anything is written: a run whose saved config differs
@@ -120,15 +122,19 @@ def prepare(workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict) -> str
     A run that saved nothing (it stopped before its first checkpoint and its first metrics:
     a bad setting found at its first steps) has nothing to protect: its config is replaced,
     and the one-line note returned says so.
+
+    `provenance` (`dl_jax.provenance.collect()`) joins config.json's list of the stacks the run
+    has run on, when it differs from the last one there.
     """
     path = workdir / CONFIG
-    note = None
+    note, history = None, []
     if path.exists():
         try:
             saved = json.loads(path.read_text())
         except (OSError, ValueError) as e:
             raise ConfigError(f"{path} is unreadable ({e}); choose another --workdir") from None
         saved_dataset = saved.pop("dataset", None)
+        history = saved.pop("provenance", [])
         changed = config.differences(saved, cfg, harmless)
         refusal = (
             f"--workdir={workdir} holds a run with a different config ({'; '.join(changed)}); "
@@ -143,8 +149,12 @@ def prepare(workdir: Path, cfg, harmless: tuple[str, ...], dataset: dict) -> str
                 f"note: --workdir={workdir} held a run that saved nothing (no checkpoint, no "
                 f"metrics); this run replaces it ({'; '.join(changed) or 'other data'})"
             )
+            history = []
+    if provenance and (not history or history[-1] != provenance):
+        history = [*history, provenance]
+    record = {**config.to_dict(cfg), "dataset": dataset, "provenance": history}
     with replacing(path) as tmp:
-        tmp.write_text(json.dumps({**config.to_dict(cfg), "dataset": dataset}, indent=2) + "\n")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
     return note
 
 

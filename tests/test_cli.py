@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 
+import jax
 import pytest
 
 from conftest import ROOT
@@ -145,6 +146,9 @@ def test_a_run_writes_config_and_metrics(tmp_path):
     assert "Epoch 2/2 - " in result.stdout and "test_accuracy: 0." in result.stdout
     cfg = json.loads((tmp_path / "config.json").read_text())
     assert cfg["train"]["epochs"] == 2 and cfg["data"]["source"] == "sample"
+    ((stack,),) = [cfg["provenance"]]  # the stack it ran on: versions, commit, devices
+    assert stack["packages"]["jax"] == jax.__version__ and stack["devices"] == "8 x cpu"
+    assert len(stack["git_commit"]) == 40 and isinstance(stack["git_dirty"], bool)
     records = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == [1, 2]
     assert set(records[0]) == {

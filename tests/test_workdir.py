@@ -156,3 +156,11 @@ def test_a_run_that_saved_nothing_is_replaced_by_a_new_config_with_a_note(tmp_pa
     trained(tmp_path)
     with pytest.raises(ConfigError, match="holds a run with a different config"):
         workdir.prepare(tmp_path, RunConfig(), (), dataset(train="cc"))
+
+
+def test_config_json_lists_each_stack_the_run_ran_on(tmp_path):
+    stack = {"dl_jax": "0.1.0", "packages": {"jax": "0.12.0.1"}, "devices": "8 x cpu"}
+    other = {**stack, "packages": {"jax": "0.10.2"}}
+    for provenance in (stack, stack, other, other):  # started, resumed, resumed elsewhere twice
+        workdir.prepare(tmp_path, RunConfig(), (), dataset(), provenance)
+    assert json.loads((tmp_path / "config.json").read_text())["provenance"] == [stack, other]
