@@ -149,15 +149,24 @@ class Run:
 
     def predict(self, inputs, batch_size: int = 1000) -> np.ndarray:
         """Logits for raw inputs as the dataset stores them, with the run's own input
-        transform: uint8 images [N, 28, 28, 1] for an image run, or a batch dict of the task's
-        arrays (a sequence run's {"x", "length"}); in batches of `batch_size`."""
+        transform: uint8 images [N, 28, 28, 1] for an image run, or a sequence run's
+        {"x", "length"} (`sequences.encode` makes them from text); in batches of `batch_size`.
+        Inputs of another shape or dtype get a one-line ConfigError naming the expected ones."""
+        expected = {k: v for k, v in self.example.items() if k not in _TARGETS}
         if not isinstance(inputs, dict):
-            if "image" not in self.example:
-                keys = ", ".join(k for k in self.example if "label" not in k)
-                raise ConfigError(f"this run predicts a dict of its inputs ({keys}), not an array")
+            if "image" not in expected:
+                raise ConfigError(f"this is a sequence run, not an image run: {_takes(expected)}")
             inputs = {"image": inputs}
         batch = {k: np.asarray(v) for k, v in inputs.items()}
-        starts = range(0, len(next(iter(batch.values()))), batch_size)
+        for key, want in expected.items():
+            got = batch.get(key)
+            if got is None or got.shape[1:] != want.shape[1:] or got.dtype.kind != want.dtype.kind:
+                given = "nothing" if got is None else f"{got.dtype} {list(got.shape)}"
+                raise ConfigError(f"inputs[{key!r}] is {given}; {_takes(expected)}")
+        n = len(batch[next(iter(expected))])
+        for key in self.example.keys() - batch.keys():  # the targets, which predicting never reads
+            batch[key] = np.zeros((n, *self.example[key].shape[1:]), self.example[key].dtype)
+        starts = range(0, n, batch_size)
         parts = [{k: v[i : i + batch_size] for k, v in batch.items()} for i in starts]
         return np.concatenate(
             [np.asarray(_logits(self.model, self.task, self.params, part)) for part in parts]
@@ -175,6 +184,18 @@ class Run:
         linen-to-NNX bridge), for NNX code: `module(*inputs)` gives the linen module's outputs."""
         example = jax.tree.map(jnp.asarray, self.example)
         return models.to_nnx(self.model, self.params, *self.task.inputs(example))
+
+
+_TARGETS = ("label", "target", "target_length")  # what a batch holds besides a model's inputs
+
+
+def _takes(expected: dict) -> str:
+    """What `Run.predict` takes, from the run's example: "{'image': uint8 [N, 28, 28, 1]}"."""
+    shapes = ", ".join(
+        f"{k!r}: {v.dtype} [{', '.join(['N', *map(str, v.shape[1:])])}]"
+        for k, v in expected.items()
+    )
+    return f"this run predicts from {{{shapes}}}"
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))

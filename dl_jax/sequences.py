@@ -256,6 +256,24 @@ def write_examples(result: runs.Result, path, lsb_first: bool, count: int = 20) 
         tmp.write_text("\n".join(lines) + "\n")
 
 
+def encode(texts: list[str], width: int | None = None) -> dict[str, np.ndarray]:
+    """Texts of the addition task ("123+45") as a seq2seq run's inputs: {"x": int32 [N, width]
+    token ids, padded, "length": int32 [N]}, for `runs.Run.predict` (width: the run's, its
+    `example["x"].shape[1]`; default the longest text). Characters outside the vocabulary are
+    a one-line ConfigError."""
+    for text in texts:
+        unknown = sorted(set(text) - set(VOCAB))
+        if unknown:
+            raise ConfigError(
+                f"{text!r}: {', '.join(map(repr, unknown))} not in the vocabulary "
+                f"({''.join(VOCAB[:11])})"
+            )
+    width = width or max(map(len, texts))
+    if any(len(text) > width for text in texts):
+        raise ConfigError(f"a text is longer than the width, {width}: {max(texts, key=len)!r}")
+    return {"x": _tokens(texts, width), "length": np.array([len(t) for t in texts], np.int32)}
+
+
 def decode(tokens_T) -> str:
     """Token ids as text, up to the first <end> (padding dropped)."""
     text = []

@@ -74,8 +74,35 @@ def test_a_sequence_run_loads_and_predicts_a_batch_of_its_inputs(tmp_path):
     assert accuracy == pytest.approx(final["test/accuracy"], abs=1e-6)
     np.testing.assert_allclose(run.to_nnx()(test["x"], test["length"]), run.predict(inputs),
                                rtol=1e-5, atol=1e-5)  # fmt: skip
-    with pytest.raises(ConfigError, match=r"predicts a dict of its inputs \(length, x\)"):
+    takes = r"this run predicts from \{'length': int32 \[N\], 'x': float32 \[N, 10, 1\]\}"
+    with pytest.raises(ConfigError, match="this is a sequence run, not an image run: " + takes):
         run.predict(test["x"])
+    with pytest.raises(ConfigError, match=r"inputs\['x'\] is float32 \[96, 10\]; " + takes):
+        run.predict({"x": test["x"][..., 0], "length": test["length"]})
+    with pytest.raises(ConfigError, match=r"inputs\['length'\] is nothing; "):
+        run.predict({"x": test["x"]})
+
+
+def test_a_seq2seq_run_predicts_from_text_without_targets(tmp_path):
+    cfg = SequenceConfig(
+        model=ModelConfig(name="rnn", cell="gru", hidden=16),
+        task=SequenceTaskConfig(name="addition", digits=2, train_examples=512, test_examples=64),
+        train=TrainConfig(epochs=1, batch_size=64, num_devices=1),
+        workdir=str(tmp_path),
+    )
+    sequences.train_and_evaluate(cfg)
+    run = runs.load(tmp_path)
+    test = sequences.make(cfg.task).splits.test
+    texts = [sequences.decode(x) for x in test["x"][:5]]  # "12+7", ...
+    inputs = sequences.encode(texts, width=run.example["x"].shape[1])
+    np.testing.assert_array_equal(inputs["x"], test["x"][:5])
+    logits = run.predict(inputs)  # no "target": the decoder writes its own answer
+    np.testing.assert_allclose(logits, run.predict({k: v[:5] for k, v in test.items()}),
+                               rtol=1e-6, atol=1e-6)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"'1a\+2': 'a' not in the vocabulary \(0123456789\+\)"):
+        sequences.encode(["1a+2"])
+    with pytest.raises(ConfigError, match=r"a text is longer than the width, 5: '123\+45'"):
+        sequences.encode(["123+45"], width=5)
 
 
 def test_a_grid_cell_loads_by_its_coordinates(tmp_path, sample):
