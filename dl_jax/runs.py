@@ -75,6 +75,8 @@ def train_and_evaluate(
     run_dir = Path(cfg.workdir)  # held by process 0 since cli.run
     parallel.check_same_data(splits.fingerprints)
     main_process = parallel.is_main_process()  # the one that writes files; all save checkpoints
+    if _more_epochs(run_dir, cfg):
+        harmless = (*harmless, "train.epochs")
     parallel.prepare_workdir(run_dir, cfg, HARMLESS + tuple(harmless), splits.identity())
     with checkpoint.Checkpointer(run_dir / "checkpoints", cfg.checkpoint) as checkpointer:
         state, position, notes = checkpointer.restore_or_init(init, parallel.replicated(mesh))
@@ -117,6 +119,27 @@ def train_and_evaluate(
     if main_process:
         plots.plot_history(metrics.read_jsonl(run_dir / "metrics.jsonl"), run_dir / "curves.png")
     return Result(model, state, splits, run_dir, main_process)
+
+
+def _more_epochs(run_dir: Path, cfg) -> bool:
+    """Whether `cfg` asks the run in `run_dir` for more epochs than it was set to, which it
+    may train on to: with a constant learning rate, nothing else depends on the run's length.
+    With a schedule over the run's length (cosine), more epochs would change the epochs
+    already trained: refused in one line."""
+    try:
+        saved = json.loads((run_dir / workdirs.CONFIG).read_text())["train"]["epochs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False  # no run there, or one that `workdir.prepare` refuses for itself
+    if cfg.train.epochs <= saved:
+        return False
+    if cfg.optim.schedule != "constant":
+        raise ConfigError(
+            f"--train.epochs={cfg.train.epochs}: the run in {run_dir} was set to {saved} epochs "
+            f"and its learning rate follows a {cfg.optim.schedule} schedule over them, which "
+            "more epochs would change; train longer in a new --workdir (runs with "
+            "--optim.schedule=constant can be extended)"
+        )
+    return True
 
 
 def _init_fn(cfg, model: nn.Module, task: Task, example, steps: int):

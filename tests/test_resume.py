@@ -196,3 +196,26 @@ def test_unreadable_checkpoints_fail_with_one_line(tmp_path):
     assert result.returncode == 2
     (line,) = [x for x in result.stderr.splitlines() if x.startswith("error: ")]
     assert f"no readable checkpoint in {tmp_path / 'checkpoints'}" in line
+
+
+def test_a_finished_run_with_a_constant_rate_trains_on_to_more_epochs(tmp_path):
+    """2 epochs, then the same command with --train.epochs=3: bit-identical to a 3-epoch run.
+    With a cosine schedule (the default) more epochs are refused in one line."""
+    constant = [*MLP_ARGS, "--optim.schedule=constant"]  # MLP_ARGS train 3 epochs
+    whole = run(MLP, constant, tmp_path / "whole")
+    assert whole.returncode == 0, whole.stderr
+    two = run(MLP, [*constant, "--train.epochs=2"], tmp_path / "grown")
+    assert two.returncode == 0, two.stderr
+    grown = run(MLP, constant, tmp_path / "grown")
+    assert grown.returncode == 0, grown.stderr
+    assert "Epoch 3/3" in grown.stdout and "Epoch 2/3" not in grown.stdout
+    assert_same_results(tmp_path / "grown", tmp_path / "whole")
+    cosine = run(MLP, [*MLP_ARGS, "--train.epochs=2"], tmp_path / "cosine")
+    assert cosine.returncode == 0, cosine.stderr
+    refused = run(MLP, MLP_ARGS, tmp_path / "cosine")
+    assert refused.returncode == 2
+    assert refused.stderr.strip().endswith(
+        "was set to 2 epochs and its learning rate follows a cosine schedule over them, which "
+        "more epochs would change; train longer in a new --workdir (runs with "
+        "--optim.schedule=constant can be extended)"
+    )
