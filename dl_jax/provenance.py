@@ -46,7 +46,7 @@ def _git(root: Path) -> dict:
                 text=True,
                 timeout=10,
                 check=True,
-            ).stdout.strip()  # fmt: skip
+            ).stdout.strip()
             for args in (["rev-parse", "HEAD"], ["status", "--porcelain", "--untracked-files=no"])
         )
     except (OSError, subprocess.SubprocessError):

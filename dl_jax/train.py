@@ -90,9 +90,10 @@ def train_step(
     """One gradient step on the mean loss of `batch`.
 
     With a `mesh` whose "data" axis has several devices (the batch split over it), each device
-    differentiates the mean loss of its own part of the batch, and the means over the devices
-    are taken once, after the backward pass (`parallel.data_parallel`): nothing inside the
-    model's own loops, a recurrent network's time steps, waits for the other devices or hosts.
+    differentiates the mean loss of its own part of the batch (`parallel.data_parallel`), and
+    the means over the devices are taken once, after the backward pass
+    (`parallel.mean_over_data`): nothing inside the model's own loops, a recurrent network's
+    time steps, waits for the other devices or hosts.
     Each part then draws its own dropout masks.
     """
     if mesh is None or mesh.shape[parallel.DATA_AXIS] == 1:
