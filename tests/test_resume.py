@@ -198,6 +198,7 @@ def test_unreadable_checkpoints_fail_with_one_line(tmp_path):
     assert f"no readable checkpoint in {tmp_path / 'checkpoints'}" in line
 
 
+@pytest.mark.slow  # 16 s: five runs of the script; the slow set runs on the newest stack
 def test_a_finished_run_with_a_constant_rate_trains_on_to_more_epochs(tmp_path):
     """2 epochs, then the same command with --train.epochs=3: bit-identical to a 3-epoch run.
     With a cosine schedule (the default) more epochs are refused in one line."""
