@@ -22,9 +22,9 @@ from importlib import metadata
 from pathlib import Path
 
 from dl_jax import cli
+from dl_jax.provenance import PACKAGES  # the versions a run's config.json records
 
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-PACKAGES = ("jax", "jaxlib", "flax", "optax", "orbax-checkpoint", "numpy")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,7 +70,8 @@ def compare(mine: dict, theirs: dict) -> None:
     """Print the two stacks' versions and, per run, how many numbers agree and which differ."""
     print(f"\n{'':26s}{'this stack':>24s}{'other stack':>24s}")
     for package in PACKAGES:
-        print(f"  {package:24s}{mine['versions'][package]:>24s}{theirs['versions'][package]:>24s}")
+        ours, other = (s["versions"].get(package, "-") for s in (mine, theirs))
+        print(f"  {package:24s}{ours:>24s}{other:>24s}")
     for name, numbers in mine["runs"].items():
         other = theirs["runs"].get(name, {})
         differ = [k for k, v in numbers.items() if other.get(k) != v]
